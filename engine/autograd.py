@@ -1,0 +1,341 @@
+"""Reverse-mode automatic differentiation.
+
+Each differentiable op is a :class:`Function` subclass with ``forward(ctx, *arrays)`` and
+``backward(ctx, grad)`` on raw arrays; the instance itself is the ``ctx`` that carries what
+backward needs. Calling ``Fn.apply(*tensors)`` records a node only when grad mode is on and an input
+requires grad. :func:`run_backward` walks the graph in topological order without recursion.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import backend
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def _set_grad_enabled(mode: bool) -> None:
+    global _grad_enabled
+    _grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Base of ``no_grad``/``enable_grad``: a context manager and a decorator."""
+
+    mode = True
+
+    def __enter__(self):
+        self._prev = _grad_enabled
+        _set_grad_enabled(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable graph recording: ``with nr.no_grad(): ...`` or ``@nr.no_grad()``."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    mode = True
+
+
+class set_grad_enabled(_GradMode):
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._prev = _grad_enabled
+        _set_grad_enabled(self.mode)  # like PyTorch, it also works as a plain function call
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        mode = self.mode
+        _set_grad_enabled(self._prev)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting is summation."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    out = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return out.reshape(shape)
+
+
+class Function:
+    """One differentiable op. Subclasses define ``forward`` and ``backward`` on arrays.
+
+    ``backward`` returns one gradient per tensor input (``None`` where no gradient flows); a
+    gradient may have the broadcast shape, the engine sums it back to the input's shape.
+    """
+
+    # set by apply(): for each input, its grad_fn, the leaf Tensor that wants .grad, or None
+    parents: tuple
+    needs_input_grad: tuple
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *tensors, **params):
+        from .tensor import Tensor  # noqa: PLC0415 - cyclic by nature
+
+        ctx = cls()
+        # inputs are Tensors, or constants (Python scalars, None) that never get a gradient
+        arrays = [t._data if isinstance(t, Tensor) else t for t in tensors]
+        if len(arrays) > 1:
+            _check_same_device(cls, tensors, arrays)
+        out = ctx.forward(*arrays, **params)
+        if _grad_enabled:
+            needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+            if True in needs:
+                ctx.needs_input_grad = needs
+                ctx.parents = tuple(
+                    (t.grad_fn if t.grad_fn is not None else t) if r else None
+                    for t, r in zip(tensors, needs))
+                ctx.shapes = tuple(a.shape if r else None for a, r in zip(arrays, needs))
+                ctx.dtypes = tuple(a.dtype if r else None for a, r in zip(arrays, needs))
+                return Tensor._make(out, requires_grad=True, grad_fn=ctx)
+        return Tensor._make(out)
+
+    def name(self) -> str:
+        return f"{type(self).__name__}Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self):
+        from .tensor import Tensor  # noqa: PLC0415
+
+        return tuple((p if not isinstance(p, Tensor) else None, 0) for p in self.parents)
+
+
+def _check_same_device(cls, tensors, arrays):
+    if backend._cp is None:  # CuPy never imported: every array is a NumPy array
+        return
+    from .tensor import Tensor  # noqa: PLC0415
+
+    devices = [t.device for t in tensors if isinstance(t, Tensor)]
+    if any(d != devices[0] for d in devices):
+        names = " and ".join(dict.fromkeys(str(d) for d in devices))
+        raise RuntimeError(
+            f"Expected all tensors to be on the same device, but found at least two devices, "
+            f"{names}! (in {cls.__name__}). Move them with .to(device) first.")
+
+
+_FREED = "Trying to backward through the graph a second time (or directly access saved tensors " \
+         "after they have already been freed). Saved intermediate values of the graph are freed " \
+         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to " \
+         "backward through the graph a second time or if you need to access saved tensors after " \
+         "calling backward."
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each before every node it feeds into (iterative DFS)."""
+    order: list[Function] = []
+    seen = {id(root)}
+    stack = [(root, iter(root.parents))]
+    while stack:
+        node, it = stack[-1]
+        for p in it:
+            if isinstance(p, Function) and id(p) not in seen:
+                seen.add(id(p))
+                if not hasattr(p, "parents"):
+                    raise RuntimeError(_FREED)
+                stack.append((p, iter(p.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()  # root first
+    return order
+
+
+def run_backward(tensor, grad, retain_graph: bool = False) -> None:
+    """Backpropagate ``grad`` (an array of ``tensor``'s shape) into every leaf's ``.grad``."""
+    from .tensor import Tensor  # noqa: PLC0415
+
+    root = tensor.grad_fn
+    if root is None:
+        if tensor.requires_grad:  # a leaf: its own gradient is the seed
+            _accumulate(tensor, grad, fresh=False)
+        return
+    if not hasattr(root, "parents"):
+        raise RuntimeError(_FREED)
+    grads = {id(root): grad}
+    owned: set[int] = set()  # keys of `grads` whose arrays this pass allocated (safe to add into)
+    given: set[int] = set()  # arrays handed to a leaf's .grad without a copy
+    for node in _topological_order(root):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if not hasattr(node, "needs_input_grad"):
+            raise RuntimeError(_FREED)
+        with no_grad():
+            input_grads = node.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        parents = node.parents
+        for i, p in enumerate(parents):
+            if p is None:
+                continue
+            ig = input_grads[i]
+            if ig is None:
+                continue
+            shape, dt = node.shapes[i], node.dtypes[i]
+            if ig.shape != shape:
+                ig = unbroadcast(ig, shape)
+            if ig.dtype != dt:
+                ig = ig.astype(dt)
+            if isinstance(p, Tensor):
+                fresh = ig is not g and ig.base is None and id(ig) not in given
+                given.add(id(ig))
+                _accumulate(p, ig, fresh)
+            else:
+                key = id(p)
+                prev = grads.get(key)
+                if prev is None:
+                    grads[key] = ig
+                elif key in owned:
+                    prev += ig
+                else:  # never write into an array another node may still hold
+                    grads[key] = prev + ig
+                    owned.add(key)
+        if not retain_graph:
+            node.__dict__.clear()
+
+
+def _accumulate(leaf, g, fresh: bool):
+    from .tensor import Tensor  # noqa: PLC0415
+
+    if leaf.grad is None:
+        leaf.grad = Tensor._make(g if fresh else g.copy())
+    else:
+        leaf.grad._data = leaf.grad._data + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
+    """``autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs``, leaving ``.grad`` alone."""
+    from .tensor import Tensor  # noqa: PLC0415
+
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    saved = [(t, t.grad) for t in inputs]
+    for t in inputs:
+        t.grad = None
+    try:
+        outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        gos = [None] * len(outs) if grad_outputs is None else (
+            [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+        for o, go in zip(outs, gos):
+            o.backward(go, retain_graph=bool(retain_graph))
+        result = []
+        for t in inputs:
+            if t.grad is None and not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+            result.append(t.grad)
+    finally:
+        for t, g in saved:
+            t.grad = g
+    return tuple(result)
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
+    """Compare ``fn``'s analytic gradients with central finite differences, in float64.
+
+    Every input that requires grad must be float64 (as in PyTorch). The scalar checked is
+    ``sum(out * r)`` for a fixed random ``r`` per output, so every output element contributes.
+    """
+    from .tensor import Tensor  # noqa: PLC0415
+
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    for t in diff:
+        if t.dtype is not backend.float64:
+            raise ValueError(f"gradcheck needs float64 inputs, got {t.dtype}")
+
+    def outputs():
+        out = fn(*inputs)
+        return out if isinstance(out, (tuple, list)) else (out,)
+
+    outs = [o for o in outputs() if isinstance(o, Tensor) and o.dtype.is_floating_point]
+    rng = backend.np.random.default_rng(0)
+    weights = [rng.standard_normal(o.shape) for o in outs]
+
+    def scalar():
+        with no_grad():
+            total = 0.0
+            for o, w in zip(
+                    [o for o in outputs() if isinstance(o, Tensor) and o.dtype.is_floating_point],
+                    weights):
+                total += float((backend.to_numpy(o._data) * w).sum())
+            return total
+
+    for t in diff:
+        t.grad = None
+    loss = None
+    for o, w in zip(outs, weights):
+        term = (o * Tensor._make(backend.to_device(w, o.device))).sum()
+        loss = term if loss is None else loss + term
+    if loss is not None and loss.requires_grad:
+        loss.backward()
+    for i, t in enumerate(diff):
+        analytic = backend.to_numpy(t.grad._data) if t.grad is not None else \
+            backend.np.zeros(t.shape)
+        numeric = backend.np.zeros(t.shape)
+        flat = t._data.reshape(-1)  # a view: perturb in place
+        for j in range(flat.size):
+            orig = float(flat[j])
+            flat[j] = orig + eps
+            plus = scalar()
+            flat[j] = orig - eps
+            minus = scalar()
+            flat[j] = orig
+            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        if not backend.np.allclose(analytic, numeric, atol=atol, rtol=rtol):
+            if raise_exception:
+                worst = backend.np.abs(analytic - numeric).argmax()
+                raise GradcheckError(
+                    f"Jacobian mismatch for input {i} of shape {tuple(t.shape)}: analytic "
+                    f"{analytic.reshape(-1)[worst]:.8g} vs numeric {numeric.reshape(-1)[worst]:.8g}"
+                    f" at flat index {worst}")
+            return False
+    return True
+
+
+class GradcheckError(RuntimeError):
+    pass

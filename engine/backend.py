@@ -1,0 +1,442 @@
+"""The one module that knows NumPy from CuPy.
+
+It owns devices, the array-module lookup (``xp``), the dtype table, random generators and the few
+calls whose NumPy and CuPy spellings differ. Everything else in the engine writes ``xp.`` code that
+runs unchanged on both. CuPy is imported lazily, only when a CUDA device is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+__all__ = [
+    "device", "dtype", "CPU", "get_device", "get_xp", "xp_of", "device_of", "to_device", "to_numpy",
+]
+
+
+# ----------------------------------------------------------------------------------------- dtypes
+class dtype:
+    """A tensor element type; compares equal only to itself (``t.dtype == nr.float32``)."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_kind")
+
+    def __init__(self, name: str, np_dtype, kind: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = kind == 2
+        self.is_signed = self.np.kind in "if"
+        self.itemsize = self.np.itemsize
+        self._kind = kind  # 0 bool, 1 integer, 2 floating: PyTorch's promotion categories
+
+    def __repr__(self):
+        return f"nnrun.{self.name}"
+
+    def __reduce__(self):  # no pickle of engine objects; dtypes are referred to by name
+        raise TypeError("nnrun dtypes are not picklable; store dtype.name instead")
+
+
+float16 = dtype("float16", np.float16, 2)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+int8 = dtype("int8", np.int8, 1)
+int16 = dtype("int16", np.int16, 1)
+int32 = dtype("int32", np.int32, 1)
+int64 = dtype("int64", np.int64, 1)
+uint8 = dtype("uint8", np.uint8, 1)
+bool_ = dtype("bool", np.bool_, 0)
+
+DTYPES = {d.name: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)}
+_BY_NP = {d.np: d for d in DTYPES.values()}
+ALIASES = {"half": float16, "float": float32, "double": float64, "long": int64, "int": int32,
+           "short": int16}
+
+_default_float = float32
+
+
+def default_float() -> dtype:
+    return _default_float
+
+
+def from_np(np_dtype) -> dtype:
+    """The engine dtype of a NumPy/CuPy array dtype."""
+    try:
+        return _BY_NP[np.dtype(np_dtype)]
+    except KeyError:
+        raise TypeError(
+            f"arrays of dtype {np.dtype(np_dtype)} are not supported; "
+            f"use one of {', '.join(DTYPES)}") from None
+
+
+def to_dtype(d) -> dtype:
+    """Accept an engine dtype, its name, or a NumPy dtype; anything else is a TypeError."""
+    if isinstance(d, dtype):
+        return d
+    if isinstance(d, str):
+        found = DTYPES.get(d) or ALIASES.get(d)
+        if found is None:
+            raise TypeError(f"unknown dtype {d!r}; expected one of {', '.join(DTYPES)}")
+        return found
+    if d is float:
+        return _default_float
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    try:
+        return from_np(d)
+    except TypeError:
+        raise TypeError(f"expected a dtype such as nnrun.float32, got {d!r}") from None
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """PyTorch's promotion of two tensor dtypes (same as NumPy's for the types we support)."""
+    if a is b:
+        return a
+    return from_np(np.promote_types(a.np, b.np))
+
+
+def result_type(a: dtype, a_dim: int, b: dtype | None, b_dim: int, b_scalar=None) -> dtype:
+    """Result dtype of a binary op, following PyTorch.
+
+    Operands are ranked dimensioned tensor > zero-dim tensor > Python scalar; a lower-ranked
+    operand decides the dtype only when it is of a higher category (bool < integer < floating).
+    ``b`` is None for a Python scalar ``b_scalar``.
+    """
+    if b is None:  # Python scalar
+        kind = 0 if isinstance(b_scalar, bool) else 1 if isinstance(b_scalar, int) else 2
+        if kind <= a._kind:
+            return a
+        return _default_float if kind == 2 else int64
+    if a is b:
+        return a
+    if (a_dim == 0) == (b_dim == 0) or a._kind == b._kind:
+        if a._kind == b._kind and (a_dim == 0) != (b_dim == 0):
+            return b if a_dim == 0 else a
+        return promote_types(a, b)
+    # one zero-dim, one dimensioned, different categories: the higher category wins
+    return a if a._kind > b._kind else b
+
+
+# ---------------------------------------------------------------------------------------- devices
+class device:
+    """``device("cpu")``, ``device("cuda")``, ``device("cuda:1")`` or ``device("cuda", 1)``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu", index: int | None = None):
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if isinstance(spec, int):
+            spec, index = "cuda", spec
+        if not isinstance(spec, str):
+            raise TypeError(f"expected a device string such as 'cpu' or 'cuda:0', got {spec!r}")
+        m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", spec.strip())
+        if m is None:
+            raise RuntimeError(
+                f"Expected one of cpu, cuda, cuda:N device type at start of device string: {spec}")
+        kind, idx = m.group(1), m.group(2)
+        if kind == "mps":
+            raise RuntimeError(
+                "nnrun has no 'mps' (Apple Metal) backend; use 'cpu', or 'cuda' on an NVIDIA GPU")
+        if idx is not None:
+            if index is not None:
+                raise RuntimeError(f"device index given twice: {spec!r} and index={index}")
+            index = int(idx)
+        if kind == "cpu" and index not in (None, 0):
+            raise RuntimeError(f"the cpu device has no index {index}")
+        self.type = kind
+        self.index = None if kind == "cpu" else index
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except RuntimeError:
+                return False
+        if not isinstance(other, device):
+            return NotImplemented
+        return self.type == other.type and _norm_index(self) == _norm_index(other)
+
+    def __hash__(self):
+        return hash((self.type, _norm_index(self)))
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+
+def _norm_index(d: device):
+    return 0 if d.type == "cuda" and d.index is None else d.index
+
+
+CPU = device("cpu")
+_cuda_devices: dict[int, device] = {}
+
+
+def get_device(spec) -> device:
+    """Normalise a device spec; a CUDA device gets its index resolved (current device)."""
+    if spec is None:
+        return CPU
+    d = spec if isinstance(spec, device) else device(spec)
+    if d.type == "cpu":
+        return CPU
+    cp = _cupy()
+    idx = d.index if d.index is not None else cp.cuda.runtime.getDevice()
+    count = cp.cuda.runtime.getDeviceCount()
+    if idx >= count:
+        raise RuntimeError(f"CUDA error: invalid device ordinal {idx}; this machine has {count}")
+    if idx not in _cuda_devices:
+        _cuda_devices[idx] = device("cuda", idx)
+    return _cuda_devices[idx]
+
+
+# -------------------------------------------------------------------------------------- CuPy side
+_cp = None
+_cp_error: str | None = None
+
+
+def _cupy():
+    """Import CuPy on first use; raise a clear error when it or a GPU is missing."""
+    global _cp, _cp_error
+    if _cp is not None:
+        return _cp
+    if _cp_error is None:
+        try:
+            import cupy  # noqa: PLC0415 - lazy on purpose: CPU users never pay for it
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                raise RuntimeError("no CUDA GPU is visible")
+            _cp = cupy
+            return cupy
+        except ImportError:
+            _cp_error = ("CUDA was requested but CuPy is not installed. "
+                         "Install it with: pip install 'nnrun[cuda]'")
+        except Exception as e:  # CUDA driver or runtime missing
+            _cp_error = f"CUDA was requested but no usable GPU was found ({e}). Use device 'cpu'."
+    raise RuntimeError(_cp_error)
+
+
+def cuda_is_available() -> bool:
+    try:
+        _cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def cuda_device_count() -> int:
+    return _cupy().cuda.runtime.getDeviceCount() if cuda_is_available() else 0
+
+
+# ---------------------------------------------------------------------------- array-module lookup
+def get_xp(dev: device):
+    return np if dev.type == "cpu" else _cupy()
+
+
+def xp_of(a):
+    return np if type(a) is np.ndarray or _cp is None else _cp.get_array_module(a)
+
+
+def device_of(a) -> device:
+    if _cp is None or isinstance(a, np.ndarray) or np.isscalar(a):
+        return CPU
+    if isinstance(a, _cp.ndarray):
+        return get_device(device("cuda", a.device.id))
+    return CPU
+
+
+def is_array(a) -> bool:
+    return isinstance(a, np.ndarray) or (_cp is not None and isinstance(a, _cp.ndarray))
+
+
+def to_device(a, dev: device):
+    """Copy an array to ``dev`` (no copy when it is already there)."""
+    if dev.type == "cpu":
+        return to_numpy(a)
+    cp = _cupy()
+    with cp.cuda.Device(dev.index):
+        return cp.asarray(a)
+
+
+def to_numpy(a):
+    if isinstance(a, np.ndarray):
+        return a
+    if _cp is not None and isinstance(a, _cp.ndarray):
+        return _cp.asnumpy(a)
+    return np.asarray(a)
+
+
+def asarray(data, dt: dtype | None, dev: device, copy: bool):
+    """Build an array on ``dev`` from Python data or an array."""
+    xp = get_xp(dev)
+    if dev.type == "cpu":
+        arr = np.array(data, dtype=None if dt is None else dt.np, copy=copy)
+        return arr
+    with xp.cuda.Device(dev.index):
+        arr = xp.array(to_numpy(data) if not is_array(data) else data,
+                       dtype=None if dt is None else dt.np, copy=copy)
+    return arr
+
+
+# ---------------------------------------------------------------- calls spelled differently in CuPy
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` with repeated indices accumulated."""
+    if isinstance(target, np.ndarray):
+        np.add.at(target, indices, values)
+    else:
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, indices, values)
+
+
+def as_strided(a, shape, strides):
+    """A read-only strided view (for im2col and pooling windows)."""
+    if isinstance(a, np.ndarray):
+        return np.lib.stride_tricks.as_strided(a, shape=shape, strides=strides, writeable=False)
+    return _cp.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
+
+
+def bincount_add(index, weights, minlength):
+    """Sum ``weights`` into ``minlength`` bins by a 1-D integer ``index`` (fast scatter-add)."""
+    return xp_of(weights).bincount(index, weights=weights, minlength=minlength)
+
+
+def shares_memory(a, b) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.shares_memory(a, b)
+    return False
+
+
+# ---------------------------------------------------------------------------------------- random
+class Generator:
+    """A seeded random stream (``nnrun.Generator``), PCG64 on the CPU.
+
+    ``get_state``/``set_state`` round-trip exactly, so a resumed run draws the same numbers.
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = get_device(device)
+        self._seed = 67280421310721  # PyTorch's default seed
+        self._rng = self._make(self._seed)
+
+    def _make(self, seed):
+        if self.device.type == "cpu":
+            return np.random.Generator(np.random.PCG64(seed))
+        cp = _cupy()
+        with cp.cuda.Device(self.device.index):
+            return cp.random.RandomState(seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        seed = int(seed)
+        if seed < 0:
+            seed &= 0xFFFF_FFFF_FFFF_FFFF
+        self._seed = seed
+        self._rng = self._make(seed)
+        return self
+
+    def seed(self) -> int:
+        return self.manual_seed(int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF)._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> bytes:
+        """The state as JSON bytes (CPU generators only)."""
+        if self.device.type != "cpu":
+            raise RuntimeError("saving the state of a CUDA generator is not supported")
+        return json.dumps({"seed": self._seed, "bit_generator": self._rng.bit_generator.state},
+                          sort_keys=True).encode()
+
+    def set_state(self, state: bytes) -> None:
+        try:
+            d = json.loads(bytes(state).decode())
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = d["bit_generator"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise RuntimeError(f"invalid generator state: {e}") from None
+        self._seed, self._rng = d["seed"], rng
+
+    # draws -------------------------------------------------------------------------------------
+    def uniform(self, shape, np_dtype):
+        if self.device.type == "cpu":
+            return self._rng.random(shape, dtype=np_dtype if np_dtype != np.float16 else np.float32
+                                    ).astype(np_dtype, copy=False)
+        return self._rng.random_sample(shape, dtype=np.float32 if np_dtype == np.float16
+                                       else np_dtype).astype(np_dtype, copy=False)
+
+    def normal(self, shape, np_dtype):
+        wide = np.float32 if np_dtype == np.float16 else np_dtype
+        if self.device.type == "cpu":
+            return self._rng.standard_normal(shape, dtype=wide).astype(np_dtype, copy=False)
+        return self._rng.standard_normal(shape, dtype=wide).astype(np_dtype, copy=False)
+
+    def integers(self, low, high, shape, np_dtype):
+        if self.device.type == "cpu":
+            return self._rng.integers(low, high, size=shape, dtype=np_dtype)
+        return self._rng.randint(low, high, size=shape, dtype=np_dtype)
+
+    def permutation(self, n):
+        if self.device.type == "cpu":
+            return self._rng.permutation(n).astype(np.int64, copy=False)
+        return self._rng.permutation(n).astype(np.int64, copy=False)
+
+
+_default_generators: dict[device, Generator] = {}
+
+
+def default_generator(dev: device = CPU) -> Generator:
+    gen = _default_generators.get(dev)
+    if gen is None:
+        gen = _default_generators[dev] = Generator(dev)
+    return gen
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed the CPU generator and every CUDA generator made so far (or made later)."""
+    default_generator(CPU).manual_seed(seed)
+    for dev, gen in _default_generators.items():
+        if dev.type != "cpu":
+            gen.manual_seed(seed)
+    global _pending_cuda_seed
+    _pending_cuda_seed = seed
+
+
+_pending_cuda_seed: int | None = None
+
+
+def generator_for(dev: device, generator: Generator | None) -> Generator:
+    if generator is not None:
+        if generator.device != dev:
+            raise RuntimeError(
+                f"Expected a '{dev.type}' generator device but found '{generator.device.type}'")
+        return generator
+    if dev not in _default_generators and dev.type != "cpu":
+        gen = default_generator(dev)
+        if _pending_cuda_seed is not None:
+            gen.manual_seed(_pending_cuda_seed)
+        return gen
+    return default_generator(dev)
+
+
+def can_view(a, shape) -> bool:
+    """Whether ``a`` can be reshaped to ``shape`` without copying (``Tensor.view``'s rule)."""
+    if a.size == 0 or a.flags.c_contiguous:
+        return True
+    if isinstance(a, np.ndarray):
+        try:
+            a.reshape(shape, copy=False)
+            return True
+        except TypeError:  # NumPy < 2.1 has no copy= argument
+            return np.may_share_memory(a.reshape(shape), a)
+        except ValueError:
+            return False
+    r = a.reshape(shape)
+    return r.data.ptr == a.data.ptr and r.base is not None

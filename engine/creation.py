@@ -1,0 +1,265 @@
+"""Tensor creation: ``tensor``, ``zeros``, ``randn``, ``arange``, ... with PyTorch's dtype rules."""
+
+from __future__ import annotations
+
+import math
+from numbers import Number
+
+import numpy as np
+
+from . import backend
+from .backend import default_float, get_device, get_xp, to_dtype
+from .tensor import Tensor
+
+
+def _finish(array, requires_grad):
+    t = Tensor._make(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"size must be a tuple of ints, but got an element of type "
+                            f"{type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _infer_dtype(data):
+    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    if isinstance(data, bool):
+        return backend.bool_
+    if isinstance(data, int):
+        return backend.int64
+    if isinstance(data, float):
+        return default_float()
+    return None
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
+    dev = get_device(device) if device is not None else (
+        data.device if isinstance(data, Tensor) else backend.CPU)
+    dt = to_dtype(dtype) if dtype is not None else None
+    if isinstance(data, Tensor):
+        arr = data._data
+        if dt is None:
+            dt = data.dtype
+        return _finish(backend.asarray(backend.to_device(arr, dev), dt, dev, copy=True),
+                       requires_grad)
+    if backend.is_array(data):
+        a = data
+        if dt is None:
+            dt = backend.from_np(a.dtype)
+    else:
+        a = np.array(_unwrap(data))
+        if a.dtype == object:
+            raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+        if dt is None:
+            if a.dtype.kind == "f":
+                dt = default_float() if a.dtype == np.float64 else backend.from_np(a.dtype)
+            elif a.dtype.kind in "iu":
+                dt = backend.int64 if a.dtype.kind == "i" or a.dtype == np.uint64 else \
+                    backend.from_np(a.dtype)
+            elif a.dtype.kind == "b":
+                dt = backend.bool_
+            else:
+                raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    return _finish(backend.asarray(a, dt, dev, copy=True), requires_grad)
+
+
+def _unwrap(data):
+    if isinstance(data, Tensor):
+        return backend.to_numpy(data._data)
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(x) for x in data]
+    return data
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array (or tensor) when no copy is needed."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype) if (device or dtype) else data
+    if isinstance(data, np.ndarray) and (device is None or get_device(device).type == "cpu"):
+        out = from_numpy(data)
+        return out.to(dtype) if dtype is not None else out
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``ndarray``."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    backend.from_np(ndarray.dtype)  # raises for unsupported dtypes
+    return Tensor._make(ndarray)
+
+
+def _filled(fn_name, size, fill, dtype, device, requires_grad):
+    dev = get_device(device)
+    dt = to_dtype(dtype) if dtype is not None else default_float()
+    xp = get_xp(dev)
+    shape = _size(size)
+    if dev.type == "cpu":
+        arr = getattr(xp, fn_name)(shape, dtype=dt.np) if fill is None else \
+            xp.full(shape, fill, dtype=dt.np)
+    else:
+        with xp.cuda.Device(dev.index):
+            arr = getattr(xp, fn_name)(shape, dtype=dt.np) if fill is None else \
+                xp.full(shape, fill, dtype=dt.np)
+    return _finish(arr, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("zeros", size, None, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("ones", size, None, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("empty", size, None, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None:
+        dtype = _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value) \
+            or default_float()
+    return _filled("full", (tuple(size) if not isinstance(size, int) else (size,),),
+                   fill_value, dtype, device, requires_grad)
+
+
+def _like(t, dtype, device):
+    return (dtype if dtype is not None else t.dtype, device if device is not None else t.device)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(input.shape, dtype=_like(input, dtype, device)[0],
+                 device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(input.shape, dtype=_like(input, dtype, device)[0],
+                device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(input.shape, dtype=_like(input, dtype, device)[0],
+                 device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return full(input.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def _random(kind, size, dtype, device, requires_grad, generator):
+    dev = get_device(device)
+    dt = to_dtype(dtype) if dtype is not None else default_float()
+    if not dt.is_floating_point:
+        raise RuntimeError(f"\"{kind}\" not implemented for '{dt.name}'")
+    gen = backend.generator_for(dev, generator)
+    shape = _size(size)
+    arr = gen.uniform(shape, dt.np) if kind == "uniform" else gen.normal(shape, dt.np)
+    return _finish(arr, requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    return _random("uniform", size, dtype, device, requires_grad, generator)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    return _random("normal", size, dtype, device, requires_grad, generator)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return rand(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return randn(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
+    args = list(args)
+    if size is None:
+        if not args or not isinstance(args[-1], (tuple, list)):
+            raise TypeError("randint() missing required argument 'size' (a tuple of ints)")
+        size = args.pop()
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError("randint() expects (high, size) or (low, high, size)")
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    dev = get_device(device)
+    dt = to_dtype(dtype) if dtype is not None else backend.int64
+    gen = backend.generator_for(dev, generator)
+    arr = gen.integers(low, high, _size((size,)), np.int64).astype(dt.np, copy=False)
+    return _finish(arr, requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    dt, dev = _like(input, dtype, device)
+    return randint(low, high, tuple(input.shape), dtype=dt, device=dev)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dev = get_device(device)
+    gen = backend.generator_for(dev, generator)
+    dt = to_dtype(dtype) if dtype is not None else backend.int64
+    return _finish(gen.permutation(int(n)).astype(dt.np, copy=False), requires_grad)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        dtype = default_float() if any(isinstance(v, float) for v in vals) else backend.int64
+    dt = to_dtype(dtype)
+    n = max(0, math.ceil((end - start) / step))
+    arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np) if dt.is_floating_point \
+        else np.arange(start, start + n * step, step, dtype=dt.np)[:n]
+    return _finish(backend.to_device(arr, get_device(device)), requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = to_dtype(dtype) if dtype is not None else default_float()
+    arr = np.linspace(start, end, int(steps), dtype=np.float64).astype(dt.np)
+    return _finish(backend.to_device(arr, get_device(device)), requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt = to_dtype(dtype) if dtype is not None else default_float()
+    arr = np.eye(n, n if m is None else m, dtype=dt.np)
+    return _finish(backend.to_device(arr, get_device(device)), requires_grad)
+
+
+def scalar_tensor(value, *, dtype=None, device=None) -> Tensor:
+    return tensor(value if isinstance(value, Number) else float(value),
+                  dtype=dtype or default_float(), device=device)

@@ -1,0 +1,295 @@
+"""Element-wise ops with broadcasting. Backward returns broadcast-shaped gradients; the engine
+sums them back to each input's shape (``autograd.unbroadcast``)."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..backend import xp_of
+
+
+def _cast(out, dtype):
+    return out if dtype is None or out.dtype == dtype else out.astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------- binary
+class Add(Function):
+    def forward(self, a, b, dtype=None, alpha=1):
+        self.alpha = alpha
+        return _cast(a + b if alpha == 1 else a + b * alpha, dtype)
+
+    def backward(self, g):
+        return g, (g if self.alpha == 1 else g * self.alpha)
+
+
+class Sub(Function):
+    def forward(self, a, b, dtype=None, alpha=1):
+        self.alpha = alpha
+        return _cast(a - b if alpha == 1 else a - b * alpha, dtype)
+
+    def backward(self, g):
+        return g, (-g if self.alpha == 1 else g * -self.alpha)
+
+
+class Mul(Function):
+    def forward(self, a, b, dtype=None):
+        self.a, self.b = a, b
+        return _cast(a * b, dtype)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad[:2]
+        return (g * self.b if na else None), (g * self.a if nb else None)
+
+
+class Div(Function):
+    def forward(self, a, b, dtype=None):
+        self.a, self.b = a, b
+        return _cast(a / b, dtype)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad[:2]
+        ga = g / self.b if na else None
+        gb = -g * self.a / (self.b * self.b) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    def forward(self, a, b, dtype=None):
+        out = _cast(a ** b, dtype)
+        self.a, self.b, self.out = a, b, out
+        return out
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad[:2]
+        a, b = self.a, self.b
+        ga = gb = None
+        if na:
+            ga = g * b * a ** (b - 1) if not (isinstance(b, (int, float)) and b == 2) else g * 2 * a
+        if nb:
+            xp = xp_of(g)
+            gb = g * self.out * xp.log(xp.where(a > 0, a, 1))  # PyTorch: 0 where base <= 0
+            gb = xp.where(a > 0, gb, 0).astype(g.dtype, copy=False)
+        return ga, gb
+
+
+class Maximum(Function):
+    def forward(self, a, b, dtype=None):
+        xp = xp_of(a)
+        self.a, self.b = a, b
+        return _cast(xp.maximum(a, b), dtype)
+
+    def backward(self, g):
+        # ties share the gradient equally, as in PyTorch
+        a, b = self.a, self.b
+        w = (a > b) + (a == b) * 0.5
+        w = w.astype(g.dtype, copy=False) if hasattr(w, "astype") else w
+        return g * w, g * (1 - w)
+
+
+class Minimum(Function):
+    def forward(self, a, b, dtype=None):
+        xp = xp_of(a)
+        self.a, self.b = a, b
+        return _cast(xp.minimum(a, b), dtype)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        w = (a < b) + (a == b) * 0.5
+        w = w.astype(g.dtype, copy=False) if hasattr(w, "astype") else w
+        return g * w, g * (1 - w)
+
+
+class Where(Function):
+    def forward(self, cond, a, b, dtype=None):
+        self.cond = cond
+        return _cast(xp_of(cond).where(cond, a, b), dtype)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        _, na, nb = self.needs_input_grad
+        return (None, xp.where(self.cond, g, zero) if na else None,
+                xp.where(self.cond, zero, g) if nb else None)
+
+
+# ------------------------------------------------------------------------------------------ unary
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.a = a
+        return xp_of(a).abs(a)
+
+    def backward(self, g):
+        return g * xp_of(g).sign(self.a)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        self.out = xp_of(a).sqrt(a)
+        return self.out
+
+    def backward(self, g):
+        return g / (2 * self.out)
+
+
+class Rsqrt(Function):
+    def forward(self, a):
+        xp = xp_of(a)
+        self.out = 1 / xp.sqrt(a)
+        return self.out.astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        return g * -0.5 * self.out ** 3
+
+
+class Exp(Function):
+    def forward(self, a):
+        self.out = xp_of(a).exp(a)
+        return self.out
+
+    def backward(self, g):
+        return g * self.out
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return xp_of(a).log(a)
+
+    def backward(self, g):
+        return g / self.a
+
+
+class Log1p(Function):
+    def forward(self, a):
+        self.a = a
+        return xp_of(a).log1p(a)
+
+    def backward(self, g):
+        return g / (1 + self.a)
+
+
+class Sin(Function):
+    def forward(self, a):
+        self.a = a
+        return xp_of(a).sin(a)
+
+    def backward(self, g):
+        return g * xp_of(g).cos(self.a)
+
+
+class Cos(Function):
+    def forward(self, a):
+        self.a = a
+        return xp_of(a).cos(a)
+
+    def backward(self, g):
+        return -g * xp_of(g).sin(self.a)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        self.out = xp_of(a).tanh(a)
+        return self.out
+
+    def backward(self, g):
+        return g * (1 - self.out * self.out)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        xp = xp_of(a)
+        # split by sign so exp never overflows (stable for large |a|)
+        e = xp.exp(-xp.abs(a))
+        self.out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        return self.out
+
+    def backward(self, g):
+        return g * self.out * (1 - self.out)
+
+
+class Relu(Function):
+    def forward(self, a):
+        out = xp_of(a).maximum(a, 0)
+        self.out = out
+        return out
+
+    def backward(self, g):
+        return g * (self.out > 0)
+
+
+class Clamp(Function):
+    def forward(self, a, min=None, max=None):
+        xp = xp_of(a)
+        self.a, self.min, self.max = a, min, max
+        out = a
+        if min is not None:
+            out = xp.maximum(out, min)
+        if max is not None:
+            out = xp.minimum(out, max)
+        return out.astype(a.dtype, copy=False) if out is not a else out.copy()
+
+    def backward(self, g):
+        mask = True
+        if self.min is not None:
+            mask = self.a >= self.min
+        if self.max is not None:
+            mask = mask & (self.a <= self.max)
+        return g * mask
+
+
+class Cast(Function):
+    """``to(dtype)``: the gradient is cast back to the input's dtype by the engine."""
+
+    def forward(self, a, dtype):
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return g
+
+
+# ------------------------------------------------------------------------ no-gradient arithmetic
+def floor_divide(a, b):
+    return xp_of(a).floor_divide(a, b)
+
+
+def remainder(a, b):
+    return xp_of(a).remainder(a, b)
+
+
+def sign_array(a):
+    return xp_of(a).sign(a)
+
+
+def round_array(a, decimals=0):
+    return xp_of(a).round(a, decimals)  # round half to even, as PyTorch
+
+
+def is_floating(a) -> bool:
+    return backend.from_np(a.dtype).is_floating_point
+
+
+class Clone(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return g
+
+
+class ToDevice(Function):
+    """``to(device)``: the gradient travels back to the source device."""
+
+    def forward(self, a, device):
+        self.src = backend.device_of(a)
+        return backend.to_device(a, device)
+
+    def backward(self, g):
+        return backend.to_device(g, self.src)

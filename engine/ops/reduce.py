@@ -1,0 +1,210 @@
+"""Reductions and the softmax family. ``axes`` is a tuple of non-negative axes, or None for all."""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import xp_of
+
+
+def norm_dims(dim, ndim: int):
+    """PyTorch's dim argument (int, tuple, list or None) as a sorted tuple of axes, or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims:
+        return None
+    return tuple(sorted({norm_dim(d, ndim) for d in dims}))
+
+
+def norm_dim(d, ndim: int, extra: int = 0) -> int:
+    """One dim in ``[-ndim-extra, ndim+extra)`` as a non-negative axis (IndexError otherwise)."""
+    if not isinstance(d, int) or isinstance(d, bool):
+        raise TypeError(f"dim must be an int, got {type(d).__name__}")
+    n = max(ndim + extra, 1)
+    if not -n <= d < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d + n if d < 0 else d
+
+
+def _expand_back(g, shape, axes, keepdim):
+    """A reduced gradient broadcast back over the reduced axes (a view, no copy)."""
+    xp = xp_of(g)
+    if axes is not None and not keepdim:
+        g = xp.expand_dims(g, axes)
+    elif axes is None and not keepdim:
+        g = g.reshape((1,) * len(shape))
+    return xp.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    def forward(self, a, axes=None, keepdim=False, dtype=None):
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim, dtype=dtype)
+
+    def backward(self, g):
+        return _expand_back(g, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, a, axes=None, keepdim=False):
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        out = a.mean(axis=axes, keepdims=keepdim)
+        self.n = a.size // max(out.size, 1) if a.size else 0
+        return out.astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        return _expand_back(g / self.n if self.n else g, self.shape, self.axes, self.keepdim)
+
+
+class Var(Function):
+    def forward(self, a, axes=None, keepdim=False, correction=1):
+        xp = xp_of(a)
+        mean = a.mean(axis=axes, keepdims=True)
+        self.centered = a - mean
+        n = a.size // max(mean.size, 1)
+        self.denom = max(n - correction, 0)
+        self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        sq = (self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
+        with _quiet(xp):
+            return (sq / self.denom if self.denom else sq * xp.nan).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        g = _expand_back(g, self.shape, self.axes, self.keepdim)
+        return g * self.centered * (2 / self.denom) if self.denom else g * self.centered * xp_of(g).nan
+
+
+class _quiet:
+    """Silence NumPy's divide/invalid warnings where PyTorch returns nan/inf silently."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def __enter__(self):
+        if hasattr(self.xp, "errstate"):
+            self.state = self.xp.errstate(divide="ignore", invalid="ignore")
+            self.state.__enter__()
+
+    def __exit__(self, *exc):
+        if hasattr(self, "state"):
+            self.state.__exit__(*exc)
+
+
+class MaxAll(Function):
+    """max()/min() over every element; ties share the gradient evenly (as PyTorch's)."""
+
+    def forward(self, a, largest=True):
+        if a.size == 0:
+            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
+                               "== 0. Specify the reduction dim with the 'dim' argument.")
+        out = a.max() if largest else a.min()
+        self.a, self.out = a, out
+        return out
+
+    def backward(self, g):
+        mask = self.a == self.out
+        return g * mask / mask.sum().astype(g.dtype)
+
+
+class Gather(Function):
+    """``take_along_axis``: the value half of max(dim)/min(dim)/gather/sort."""
+
+    def forward(self, a, index, axis):
+        self.shape, self.index, self.axis = a.shape, index, axis
+        return xp_of(a).take_along_axis(a, index, axis=axis)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        out = xp.zeros(self.shape, dtype=g.dtype)
+        if self.index.shape[self.axis] == 1:  # one index per slice: no repeats, plain put
+            xp.put_along_axis(out, self.index, g, axis=self.axis)
+        else:
+            from ..backend import scatter_add  # noqa: PLC0415
+
+            idx = list(xp.indices(self.index.shape, sparse=True))
+            idx[self.axis] = self.index
+            scatter_add(out, tuple(idx), g)
+        return out, None
+
+
+class Prod(Function):
+    def forward(self, a, axis=None, keepdim=False):
+        self.a, self.axis, self.keepdim = a, axis, keepdim
+        return a.prod(axis=axis, keepdims=keepdim)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        a = self.a
+        if self.axis is None:
+            flat = a.reshape(-1)
+            others = _exclusive_prod(xp, flat, 0).reshape(a.shape)
+            return g.reshape(()) * others if g.ndim == 0 else g.reshape((1,) * a.ndim) * others
+        others = _exclusive_prod(xp, a, self.axis)
+        if not self.keepdim:
+            g = xp.expand_dims(g, self.axis)
+        return g * others
+
+
+def _exclusive_prod(xp, a, axis):
+    """Product of all other elements along ``axis`` without dividing (exact with zeros)."""
+    ones_shape = list(a.shape)
+    ones_shape[axis] = 1
+    ones = xp.ones(ones_shape, dtype=a.dtype)
+    left = xp.cumprod(xp.concatenate([ones, xp.take(a, range(a.shape[axis] - 1), axis=axis)],
+                                     axis=axis), axis=axis)
+    rev = xp.flip(a, axis=axis)
+    right = xp.cumprod(xp.concatenate([ones, xp.take(rev, range(a.shape[axis] - 1), axis=axis)],
+                                      axis=axis), axis=axis)
+    return left * xp.flip(right, axis=axis)
+
+
+class LogSumExp(Function):
+    def forward(self, a, axes, keepdim=False):
+        xp = xp_of(a)
+        m = a.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        lse = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        self.a, self.lse, self.axes, self.keepdim = a, lse, axes, keepdim
+        return lse if keepdim else lse.squeeze(axis=axes)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        if not self.keepdim:
+            g = xp.expand_dims(g, self.axes)
+        return g * xp.exp(self.a - self.lse)
+
+
+class Softmax(Function):
+    def forward(self, a, axis):
+        xp = xp_of(a)
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        self.out, self.axis = e, axis
+        return e
+
+    def backward(self, g):
+        out = self.out
+        return out * (g - (g * out).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, a, axis):
+        xp = xp_of(a)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        self.out, self.axis = out, axis
+        return out
+
+    def backward(self, g):
+        xp = xp_of(g)
+        return g - xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
+
+
+class CumSum(Function):
+    def forward(self, a, axis):
+        self.axis = axis
+        return a.cumsum(axis=axis)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        return xp.flip(xp.flip(g, self.axis).cumsum(axis=self.axis), self.axis)

@@ -1,0 +1,34 @@
+"""Global seeding and RNG state: ``manual_seed`` makes every random op reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+
+
+def manual_seed(seed: int) -> backend.Generator:
+    """Seed the CPU generator and every CUDA one; returns the CPU generator."""
+    backend.manual_seed_all(int(seed))
+    return backend.default_generator()
+
+
+def seed() -> int:
+    return backend.default_generator().seed()
+
+
+def initial_seed() -> int:
+    return backend.default_generator().initial_seed()
+
+
+def get_rng_state():
+    """The CPU generator's state as a uint8 tensor (it round-trips through safetensors)."""
+    from .tensor import Tensor  # noqa: PLC0415
+
+    return Tensor._make(np.frombuffer(backend.default_generator().get_state(), dtype=np.uint8)
+                        .copy())
+
+
+def set_rng_state(new_state) -> None:
+    data = new_state._data if hasattr(new_state, "_data") else new_state
+    backend.default_generator().set_state(bytes(backend.to_numpy(data).astype(np.uint8)))

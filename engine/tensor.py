@@ -1,0 +1,614 @@
+"""``Tensor``: an array plus autograd bookkeeping. It holds no math: every method is a one-line
+call into ``ops.api``, which applies the ``Function`` classes."""
+
+from __future__ import annotations
+
+from . import autograd, backend
+from ._format import format_tensor
+from .backend import xp_of
+from .ops import api
+from .ops import elementwise as E
+from .ops import shape as S
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as PyTorch's ``torch.Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"nnrun.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+class Tensor:
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "__weakref__", "__dict__")
+
+    def __init__(self, *args, dtype=None, device=None):
+        # legacy constructor: Tensor(data) copies as float32, Tensor(2, 3) is uninitialised
+        from .creation import empty, tensor  # noqa: PLC0415
+
+        if len(args) == 1 and not isinstance(args[0], int):
+            t = tensor(args[0], dtype=dtype or backend.default_float(), device=device)
+        else:
+            t = empty(*args, dtype=dtype, device=device)
+        self._data, self.requires_grad, self.grad, self.grad_fn = t._data, False, None, None
+
+    @classmethod
+    def _make(cls, array, requires_grad=False, grad_fn=None):
+        t = object.__new__(Tensor)
+        t._data, t.requires_grad, t.grad, t.grad_fn = array, requires_grad, None, grad_fn
+        return t
+
+    # ----------------------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        return Size(self._data.shape) if dim is None else \
+            self._data.shape[api.norm_dim(dim, self.ndim)]
+
+    @property
+    def dtype(self):
+        return backend.from_np(self._data.dtype)
+
+    @property
+    def device(self):
+        return backend.device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value: Tensor):
+        self._data = value._data
+
+    @property
+    def T(self):
+        return self.permute(*range(self.ndim - 1, -1, -1))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------------------- conversions
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.item()
+
+    def tolist(self):
+        return backend.to_numpy(self._data).tolist()
+
+    def numpy(self, *, force=False):
+        if not force and self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        if not force and self.device.type != "cpu":
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return backend.to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self._data)
+        return a if dtype is None else a.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating_point:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return format_tensor(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self) if not spec else format(repr(self), spec)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("nnrun tensors cannot be pickled; save them with nnrun.save "
+                        "(safetensors)")
+
+    # ------------------------------------------------------------------------ dtype and device
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``."""
+        dtype, dev = kwargs.pop("dtype", None), kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, dev = a.dtype, a.device
+            elif isinstance(a, backend.dtype) or a in (float, int, bool):
+                dtype = a
+            elif isinstance(a, (str, backend.device)):
+                dev = a
+            else:
+                dtype = a
+        out = self
+        if dev is not None:
+            dev = backend.get_device(dev)
+            if dev != self.device:
+                out = E.ToDevice.apply(out, device=dev)
+        if dtype is not None:
+            dt = backend.to_dtype(dtype)
+            if dt.np != out._data.dtype:
+                out = E.Cast.apply(out, dtype=dt.np)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to(backend.get_device("cuda" if device is None else
+                                          device if not isinstance(device, int) else
+                                          f"cuda:{device}"))
+
+    def float(self):
+        return self.to(backend.float32)
+
+    def half(self):
+        return self.to(backend.float16)
+
+    def double(self):
+        return self.to(backend.float64)
+
+    def long(self):
+        return self.to(backend.int64)
+
+    def int(self):
+        return self.to(backend.int32)
+
+    def bool(self):
+        return self.to(backend.bool_)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def type(self, dtype=None):
+        return self.dtype if dtype is None else self.to(dtype)
+
+    def detach(self):
+        return Tensor._make(self._data)
+
+    def detach_(self):
+        self.grad_fn, self.requires_grad = None, False
+        return self
+
+    def clone(self, *, memory_format=None):
+        return E.Clone.apply(self)
+
+    def contiguous(self, memory_format=None):
+        return self if self._data.flags.c_contiguous else S.Contiguous.apply(self)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
+                               "want to use a computed variable in a subgraph that doesn't require "
+                               "differentiation use var_no_grad = var.detach().")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = xp_of(self._data).ones(self._data.shape, dtype=self._data.dtype)
+        else:
+            g = gradient._data if isinstance(gradient, Tensor) else \
+                xp_of(self._data).asarray(gradient, dtype=self._data.dtype)
+            if g.shape != self._data.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of "
+                                   f"{Size(g.shape)} and output[0] has a shape of {self.shape}.")
+        autograd.run_backward(self, g, retain_graph=bool(retain_graph))
+
+    # ------------------------------------------------------------------------------- indexing
+    def __getitem__(self, key):
+        key, advanced = _index_key(key, self)
+        return S.GetItem.apply(self, key=key, advanced=advanced)
+
+    def __setitem__(self, key, value):
+        key, _ = _index_key(key, self)
+        if autograd._grad_enabled and (self.requires_grad or
+                                       (isinstance(value, Tensor) and value.requires_grad)):
+            self._check_inplace()
+            if not isinstance(value, Tensor):
+                value = api._as_tensor_like(value, self) if not isinstance(
+                    value, (int, float, bool)) else value
+            if isinstance(value, Tensor) and value.dtype is not self.dtype:
+                value = value.to(self.dtype)
+            out = S.IndexPut.apply(self, value, key=key)
+            self._rebind(out)
+        else:
+            self._data[key] = value._data if isinstance(value, Tensor) else value
+
+    # -------------------------------------------------------------------------------- in-place
+    def _check_inplace(self):
+        if autograd._grad_enabled and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(_LEAF_INPLACE)
+
+    def _rebind(self, out):
+        self._data, self.grad_fn, self.requires_grad = out._data, out.grad_fn, out.requires_grad
+
+    def _inplace(self, op, *args, **kw):
+        """Run ``op`` and write its result into this tensor, keeping dtype and identity."""
+        tracked = autograd._grad_enabled and (
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+        if tracked:
+            self._check_inplace()
+        out = op(self, *args, **kw)
+        if out.dtype is not self.dtype:
+            if not (out.dtype._kind <= self.dtype._kind):
+                raise RuntimeError(f"result type {out.dtype.name} can't be cast to the desired "
+                                   f"output type {self.dtype.name}")
+            out = out.to(self.dtype)
+        if out.shape != self.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
+                               f"shape {list(out.shape)}")
+        if tracked:
+            self._rebind(out)
+        else:
+            self._data[...] = out._data
+        return self
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace(api.add, other, alpha=alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace(api.sub, other, alpha=alpha)
+
+    def mul_(self, other):
+        return self._inplace(api.mul, other)
+
+    def div_(self, other, *, rounding_mode=None):
+        return self._inplace(api.div, other, rounding_mode=rounding_mode)
+
+    def pow_(self, exponent):
+        return self._inplace(api.pow, exponent)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(api.clamp, min, max)
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(Tensor.masked_fill, mask, value)
+
+    def zero_(self):
+        self._check_inplace()
+        self._data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._check_inplace()
+        self._data[...] = value.item() if isinstance(value, Tensor) else value
+        return self
+
+    def copy_(self, src, non_blocking=False):
+        self._check_inplace()
+        src_data = src._data if isinstance(src, Tensor) else src
+        if backend.device_of(src_data) != self.device:
+            src_data = backend.to_device(src_data, self.device)
+        self._data[...] = src_data
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        self._check_inplace()
+        gen = backend.generator_for(self.device, generator)
+        self._data[...] = gen.uniform(self._data.shape, self._data.dtype) * (b - a) + a
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        self._check_inplace()
+        gen = backend.generator_for(self.device, generator)
+        self._data[...] = gen.normal(self._data.shape, self._data.dtype) * std + mean
+        return self
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # ------------------------------------------------------------------------------ operators
+    def __add__(self, other):
+        return api.add(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return api.sub(self, other)
+
+    def __rsub__(self, other):
+        return api.rsub(self, other)
+
+    def __mul__(self, other):
+        return api.mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return api.div(self, other)
+
+    def __rtruediv__(self, other):
+        return api._binary(E.Div, other, self, floating=True)
+
+    def __floordiv__(self, other):
+        return api.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return api.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return api.remainder(self, other)
+
+    def __rmod__(self, other):
+        return api.remainder(other, self)
+
+    def __pow__(self, exponent):
+        return api.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return api._binary(E.Pow, base, self)
+
+    def __matmul__(self, other):
+        return api.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return api.matmul(api._as_tensor_like(other, self), self)
+
+    def __neg__(self):
+        return api.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return api.abs(self)
+
+    def __invert__(self):
+        return api.bitwise_not(self)
+
+    def __and__(self, other):
+        return api.bitwise_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return api.bitwise_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return api.bitwise_xor(self, other)
+
+    __rxor__ = __xor__
+
+    def __eq__(self, other):
+        return api.eq(self, other)
+
+    def __ne__(self, other):
+        return api.ne(self, other)
+
+    def __lt__(self, other):
+        return api.lt(self, other)
+
+    def __le__(self, other):
+        return api.le(self, other)
+
+    def __gt__(self, other):
+        return api.gt(self, other)
+
+    def __ge__(self, other):
+        return api.ge(self, other)
+
+    # ------------------------------------------------------------------------------ math methods
+    add, sub, mul, div, pow = api.add, api.sub, api.mul, api.div, api.pow
+    true_divide = divide = api.div
+    multiply, subtract = api.mul, api.sub
+    floor_divide, remainder = api.floor_divide, api.remainder
+    eq, ne, lt, le, gt, ge = api.eq, api.ne, api.lt, api.le, api.gt, api.ge
+    greater, less, greater_equal, less_equal = api.gt, api.lt, api.ge, api.le
+    maximum, minimum = api.maximum, api.minimum
+    neg, abs, sign = api.neg, api.abs, api.sign
+    negative, absolute = api.neg, api.abs
+    sqrt, rsqrt, exp, log, log1p = api.sqrt, api.rsqrt, api.exp, api.log, api.log1p
+    sin, cos, tanh, sigmoid, relu = api.sin, api.cos, api.tanh, api.sigmoid, api.relu
+    clamp = clip = api.clamp
+    floor, ceil, round, trunc = api.floor, api.ceil, api.round, api.trunc
+    isnan, isinf, isfinite = api.isnan, api.isinf, api.isfinite
+    logical_not, bitwise_not = api.logical_not, api.bitwise_not
+    allclose, equal = api.allclose, api.equal
+    sum, mean, var, std, prod = api.sum, api.mean, api.var, api.std, api.prod
+    max, min, amax, amin = api.max, api.min, api.amax, api.amin
+    argmax, argmin, logsumexp, cumsum = api.argmax, api.argmin, api.logsumexp, api.cumsum
+    all, any = api.all, api.any
+    softmax, log_softmax = api.softmax, api.log_softmax
+    reshape, view, flatten, unflatten = api.reshape, api.view, api.flatten, api.unflatten
+    squeeze, unsqueeze, permute, transpose = api.squeeze, api.unsqueeze, api.permute, api.transpose
+    t, expand, repeat, flip = api.t, api.expand, api.repeat, api.flip
+    split, chunk, narrow = api.split, api.chunk, api.narrow
+    matmul, mm, bmm, dot, gather = api.matmul, api.mm, api.bmm, api.dot, api.gather
+
+    def swapaxes(self, dim0, dim1):
+        return api.transpose(self, dim0, dim1)
+
+    def view_as(self, other):
+        return api.view(self, other.shape)
+
+    def reshape_as(self, other):
+        return api.reshape(self, other.shape)
+
+    def expand_as(self, other):
+        return api.expand(self, other.shape)
+
+    def where(self, condition, other):
+        return api.where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        return api.where(mask, value.to(self.dtype) if isinstance(value, Tensor) else value, self)
+
+    def index_select(self, dim, index):
+        axis = api.norm_dim(dim, self.ndim)
+        return self[(slice(None),) * axis + (index,)]
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        from .creation import tensor  # noqa: PLC0415
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    def _new(self, fn, size, dtype, device, requires_grad, *extra):
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return fn(*size, *extra, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import zeros  # noqa: PLC0415
+
+        return self._new(zeros, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import ones  # noqa: PLC0415
+
+        return self._new(ones, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        from .creation import empty  # noqa: PLC0415
+
+        return self._new(empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        from .creation import full  # noqa: PLC0415
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+
+api._Tensor = Tensor
+
+
+def _index_key(key, t):
+    """Convert a PyTorch index into a NumPy one; ``advanced`` when it gathers by integer arrays
+    (whose backward must accumulate repeated indices)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    xp = xp_of(t._data)
+    out, advanced, has_ellipsis = [], False, False
+    for k in key:
+        if isinstance(k, Tensor):
+            if k.ndim == 0 and not k.dtype.is_floating_point and k.dtype is not backend.bool_:
+                k = int(k.item())
+            else:
+                if k.dtype.is_floating_point:
+                    raise IndexError("tensors used as indices must be long, int, byte or bool "
+                                     "tensors")
+                k = k._data
+                if k.dtype == backend.np.uint8:
+                    k = k.astype(bool)
+                advanced = advanced or k.dtype != bool
+        elif isinstance(k, (list, tuple)) or backend.is_array(k):
+            k = xp.asarray(k)
+            if k.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            advanced = advanced or k.dtype != bool
+        elif k is Ellipsis:
+            has_ellipsis = True
+        elif not (k is None or isinstance(k, (int, slice))):
+            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or "
+                             f"byte Variables are valid indices (got {type(k).__name__})")
+        if isinstance(k, int) and not isinstance(k, bool):
+            _check_int_index(k, key, out, t)
+        out.append(k)
+    if not has_ellipsis:
+        out.append(Ellipsis)  # keeps integer indexing a view: a[1, ...] is a 0-d array, not a scalar
+    return tuple(out), advanced
+
+
+def _check_int_index(k, key, done, t):
+    # position of this int among the indexed dims (None does not consume a dim)
+    dim = sum(1 for x in done if x is not None and x is not Ellipsis and not
+              (backend.is_array(x) and x.dtype == bool))
+    if Ellipsis not in done and dim < t.ndim:
+        n = t.shape[dim]
+        if not -n <= k < n:
+            raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")

@@ -1,0 +1,19 @@
+"""Shared fixtures. Set NNRUN_TEST_DEVICE=cuda to run the engine tests on a GPU."""
+
+import os
+
+import pytest
+
+import nnrun.engine as nr
+
+DEVICE = os.environ.get("NNRUN_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture
+def device():
+    return DEVICE
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    nr.manual_seed(0)
