@@ -64,6 +64,8 @@ def load(spec, *, seed: int = 0, split: str = "train", base_dir=None) -> ArrayDa
             problem; file specs use their ``val``/``test`` entry.
         base_dir: the folder relative file paths are resolved against (the config's folder).
     """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}.")
     if isinstance(spec, str):
         return load_builtin(spec, seed=seed, split=split)
     if not isinstance(spec, Mapping):
@@ -81,13 +83,11 @@ def load(spec, *, seed: int = 0, split: str = "train", base_dir=None) -> ArrayDa
 
 def _load_file(spec: dict, *, split: str, base_dir) -> ArrayDataset:
     fmt = spec.get("format")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise DataError(
             f"unknown dataset format {fmt!r}; use one of {', '.join(FORMATS)}, or 'name' for a "
             f"built-in dataset ({', '.join(builtin_names())})." + did_you_mean(fmt, FORMATS)
         )
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}.")
     if split != "train":
         override = spec.get(split)
         if not isinstance(override, Mapping):
@@ -110,4 +110,7 @@ def _load_file(spec: dict, *, split: str, base_dir) -> ArrayDataset:
         if params[key].default is inspect.Parameter.empty and key not in spec:
             raise DataError(f"{fmt} dataset spec is missing {key!r}; it needs {key}: ...")
     options = {k: v for k, v in spec.items() if k not in ("format", *SPLITS[1:])}
+    for key, value in options.items():
+        if key in params and isinstance(params[key].default, bool) and not isinstance(value, bool):
+            raise DataError(f"{fmt} dataset spec: {key} must be true or false; got {value!r}.")
     return reader(base_dir=base_dir, **options)

@@ -62,7 +62,10 @@ class LazyArray:
             out *= self.scale
         if self.shift.ndim or self.shift != 0:
             out += self.shift
-        return out[rest] if rest else out
+        if not rest:
+            return out
+        one_sample = isinstance(key, (int, np.integer))
+        return out[rest] if one_sample else out[(slice(None), *rest)]
 
     def __array__(self, dtype=None, copy=None):
         if copy is False:
@@ -84,7 +87,7 @@ class LazyArray:
         return LazyArray(self.raw, scale=self.scale * scale, shift=new_shift, index=self.index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ArrayDataset:
     """Features and targets as NumPy arrays; the CLI turns them into tensors.
 
@@ -108,6 +111,10 @@ class ArrayDataset:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def __repr__(self) -> str:
+        kind = f"{self.num_classes} classes" if self.task == "classification" else "regression"
+        return f"ArrayDataset({len(self)} samples of {self.sample_shape}, {kind}: {self.info})"
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -141,6 +148,8 @@ def make_dataset(
             + did_you_mean(task, TASKS)
         )
     if classes is not None:
+        if not isinstance(classes, (list, tuple)):
+            raise DataError(f"{source}: classes must be a list of names; got {classes!r}.")
         classes = [str(c) for c in classes]
         num_classes = len(classes) if num_classes is None else num_classes
     x = _features(x, source)

@@ -39,7 +39,7 @@ def read_idx(images, labels, scale: bool = True, mmap: bool = True, *, base_dir=
     """An IDX images file and its labels file (gzipped or not); images (N, 1, H, W)."""
     ip, lp = resolve_path(images, base_dir), resolve_path(labels, base_dir)
     raw = read_idx_array(ip, role="images", mmap=mmap)
-    labels = np.array(read_idx_array(lp, role="labels", mmap=False), dtype=np.int64)
+    labels = read_idx_array(lp, role="labels", mmap=False)  # make_dataset checks and casts
     if raw.ndim == 3:
         raw = raw[:, None]  # add the channel axis (a view: a memmap stays a memmap)
     x = LazyArray(raw, scale=1 / 255 if scale and raw.dtype == np.uint8 else 1.0)
@@ -56,19 +56,20 @@ def read_idx_array(path: Path, *, role: str, mmap: bool = True) -> np.ndarray:
         dtype, shape = _idx_header(f, path, role)
         offset = f.tell()
     nbytes = _nbytes(dtype, shape)
-    if available - offset != nbytes:
-        _size_error(
-            path, dtype, shape, nbytes, available - offset, f"the file has {available - offset:,}"
-        )
+    actual = available - offset
+    if actual != nbytes:
+        _size_error(path, dtype, shape, truncated=actual < nbytes, holds=f"the file has {actual:,}")
     if mmap and nbytes:
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-    return np.fromfile(path, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(
-        shape
-    )
+    count = nbytes // dtype.itemsize
+    return np.fromfile(path, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
 def read_cifar10(path, scale: bool = True, *, base_dir=None, **common):
-    """CIFAR-10 binary batches (a file, a list of files, or a folder of ``data_batch_*.bin``)."""
+    """CIFAR-10 binary batches: a file, a list of files, or a folder of ``data_batch_*.bin``.
+
+    Images (N, 3, 32, 32). One file stays memory-mapped; several are read into memory as uint8.
+    """
     paths = _cifar_paths(path, base_dir)
     parts = []
     for p in paths:
@@ -139,7 +140,7 @@ def _read_idx_gzip(path: Path, role: str) -> np.ndarray:
             nbytes = _nbytes(dtype, shape)
             if nbytes > GZIP_MAX_RATIO * compressed:
                 holds = f"a {compressed:,}-byte gzip file cannot hold that much"
-                _size_error(path, dtype, shape, nbytes, None, holds)
+                _size_error(path, dtype, shape, truncated=True, holds=holds)
             data = bytearray()
             while len(data) < nbytes:
                 chunk = f.read(min(READ_CHUNK, nbytes - len(data)))
@@ -150,8 +151,8 @@ def _read_idx_gzip(path: Path, role: str) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt or truncated gzip file ({e}); re-download it.") from None
     if len(data) != nbytes or extra:
-        more = " or more" if extra else ""
-        _size_error(path, dtype, shape, nbytes, len(data) + extra, f"it holds {len(data):,}{more}")
+        holds = f"it holds {len(data):,}{' or more' if extra else ''}"
+        _size_error(path, dtype, shape, truncated=len(data) < nbytes, holds=holds)
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
@@ -162,9 +163,10 @@ def _nbytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
     return count * dtype.itemsize
 
 
-def _size_error(path: Path, dtype, shape, claimed: int, actual: int | None, holds: str):
-    problem = "truncated" if actual is None or actual < claimed else "longer than its header says"
+def _size_error(path: Path, dtype, shape, *, truncated: bool, holds: str):
+    problem = "truncated" if truncated else "longer than its header says"
     raise DataError(
         f"{path}: {problem}: the IDX header claims {'x'.join(map(str, shape))} {dtype.name} values "
-        f"= {claimed:,} bytes of data, but {holds}. Re-download it or check it is an IDX file."
+        f"= {_nbytes(dtype, shape):,} bytes of data, but {holds}. Re-download it or check that it "
+        "is an IDX file."
     )

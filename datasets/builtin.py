@@ -52,7 +52,7 @@ def describe() -> list[tuple[str, str]]:
 
 def load_builtin(name: str, *, seed: int = 0, split: str = "train", **kwargs) -> ArrayDataset:
     """The built-in dataset ``name``; ``kwargs`` are its generator's arguments (e.g. n_samples)."""
-    if name not in BUILTINS:
+    if not isinstance(name, str) or name not in BUILTINS:
         raise DataError(
             f"unknown dataset {name!r}." + did_you_mean(name, BUILTINS) + " Built-in datasets: "
             f"{', '.join(BUILTINS)}; for a file use {{format: npz|npy|csv|idx|cifar10, path: ...}}."

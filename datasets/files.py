@@ -42,24 +42,26 @@ def is_gzip(path: Path) -> bool:
 def read_npz(path, x: str = "x", y: str = "y", *, base_dir=None, **common):
     """Features and targets stored under the names ``x`` and ``y`` of one ``.npz`` archive."""
     p = resolve_path(path, base_dir)
+    if not zipfile.is_zipfile(p):
+        with open(p, "rb") as f:
+            npy = f.read(6) == b"\x93NUMPY"
+        hint = "it is a single .npy array; use format: npy" if npy else "the file is not a zip"
+        raise DataError(f"{p}: is not an .npz archive ({hint}).")
     try:
         archive = np.load(p, allow_pickle=False)
     except _READ_ERRORS as e:
         raise DataError(f"{p}: cannot read as an .npz archive ({e}).") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{p}: is a single .npy array, not an .npz archive; use format: npy.")
     with archive:
         arrays = [_npz_member(archive, name, p, role) for name, role in ((x, "x"), (y, "y"))]
     return make_dataset(*arrays, source=str(p), info=f"npz file {p.name}", **common)
 
 
 def read_npy(x, y, mmap: bool = True, *, base_dir=None, **common):
-    """Features and targets in two ``.npy`` files; features are memory-mapped unless ``mmap``
-    is false."""
+    """Features and targets in two .npy files (features memory-mapped unless mmap=False)."""
     xp, yp = resolve_path(x, base_dir), resolve_path(y, base_dir)
     features = _npy_file(xp, mmap=mmap)
     if isinstance(features, np.memmap):
-        features = LazyArray(features)
+        features = LazyArray(features.reshape(-1, 1) if features.ndim == 1 else features)
     targets = _npy_file(yp, mmap=False)
     source = f"{xp} (targets: {yp})"
     return make_dataset(features, targets, source=source, info=f"npy files {xp.name}", **common)
@@ -75,6 +77,8 @@ def read_csv(path, target=-1, header="auto", delimiter: str = ",", *, base_dir=N
     p = resolve_path(path, base_dir)
     if header not in (True, False, "auto"):
         raise DataError(f"{p}: header must be true, false or 'auto'; got {header!r}.")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise DataError(f"{p}: delimiter must be one character; got {delimiter!r}.")
     lines = _csv_lines(p, delimiter)
     if header == "auto":
         header = not all(_is_number(cell) for cell in lines[0][1])
@@ -90,6 +94,8 @@ def read_csv(path, target=-1, header="auto", delimiter: str = ",", *, base_dir=N
                 "every row needs the same number of columns."
             )
     targets = [_column_index(t, names, width, p) for t in _as_list(target)]
+    if not targets:
+        raise DataError(f"{p}: target is an empty list; name at least one target column.")
     columns = [i for i in range(width) if i not in targets]
     if not columns:
         raise DataError(f"{p}: has no feature columns besides the target.")

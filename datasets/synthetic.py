@@ -137,7 +137,7 @@ def regression(
     seed: int = 0,
     split: str = "train",
 ) -> ArrayDataset:
-    """Regression: y = x·w + 0.5·sin(3·x·v) + noise, x uniform in [-1, 1]^8, targets (N, 1)."""
+    """Regression: y = x @ w + 0.5 sin(3 x @ v) + noise, x uniform in [-1, 1]^8, targets (N, 1)."""
     _check_int("n_samples", n_samples)
     _check_int("n_features", n_features)
     _check_int("n_targets", n_targets)

@@ -54,19 +54,19 @@ def compute_normalization(x, *, per_channel: bool = False) -> tuple[np.ndarray, 
         raise DataError("cannot compute normalisation statistics of an empty array.")
     if per_channel and x.ndim < 2:
         raise DataError(f"per-channel statistics need samples with a channel axis; got {x.shape}.")
+    sample_size = int(np.prod(x.shape[1:]))
     axes = (0, *range(2, x.ndim)) if per_channel else None
-    chunks = list(row_chunks(len(x), int(np.prod(x.shape[1:])) * 8))
-    count = len(x) * int(np.prod(x.shape[1:])) // (x.shape[1] if per_channel else 1)
-    total = sum(np.asarray(x[rows], dtype=np.float64).sum(axis=axes) for rows in chunks)
-    mean = total / count
-    mean_b = mean.reshape(-1, *[1] * (x.ndim - 2)) if per_channel else mean
-    squares = sum(
-        ((np.asarray(x[rows], np.float64) - mean_b) ** 2).sum(axis=axes) for rows in chunks
-    )
-    std = np.sqrt(squares / count)
-    std = np.where(std > 0, std, 1.0)
-    shape = mean_b.shape if per_channel else ()
-    return mean_b.astype(np.float32), std.reshape(shape).astype(np.float32)
+    shape = (x.shape[1], *[1] * (x.ndim - 2)) if per_channel else ()
+    count = len(x) * sample_size // (x.shape[1] if per_channel else 1)
+    chunks = list(row_chunks(len(x), sample_size * 8))
+
+    def sum_over(values) -> np.ndarray:  # float64 sums over the chunks, shaped like a sample
+        return np.reshape(sum(v.sum(axis=axes) for v in values), shape)
+
+    mean = sum_over(np.asarray(x[rows], np.float64) for rows in chunks) / count
+    var = sum_over((np.asarray(x[rows], np.float64) - mean) ** 2 for rows in chunks) / count
+    std = np.where(var > 0, np.sqrt(var), 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def normalize(x, mean, std):
