@@ -1,0 +1,290 @@
+"""Convolution as im2col + one GEMM (per group), on NumPy or CuPy arrays.
+
+The padded input is viewed through ``backend.as_strided`` as columns laid out
+``(C, KH, KW, N, OH, OW)``: copying that view walks each output row contiguously, which measured
+several times faster than the ``(N, OH, OW, C, KH, KW)`` layout (see ``bench/conv_layout.py``),
+and it makes the GEMM ``weight (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW)`` need no transpose of the
+big matrix. Its ``(O, N, OH, OW)`` result becomes NCHW with one output-sized transpose. Backward:
+grad weight is one GEMM against the saved columns; grad input is one GEMM back to columns, then
+col2im as KH*KW strided slice-adds. Conv1d is the same computation with H = 1.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+# ------------------------------------------------------------------------------------ array core
+def pad2d(x, top, bottom, left, right, value=0):
+    """``x`` (..., H, W) with its last two axes padded by ``value`` (no copy when no padding)."""
+    if not (top or bottom or left or right):
+        return x
+    xp = backend.xp_of(x)
+    h, w = x.shape[-2:]
+    shape = x.shape[:-2] + (h + top + bottom, w + left + right)
+    out = xp.zeros(shape, x.dtype) if value == 0 else xp.full(shape, value, x.dtype)
+    out[..., top : top + h, left : left + w] = x
+    return out
+
+
+def _im2col(xpad, kh, kw, oh, ow, stride, dilation):
+    """Columns ``(C*KH*KW, N*OH*OW)`` of a padded NCHW array: one strided view, one copy."""
+    xp = backend.xp_of(xpad)
+    n, c = xpad.shape[:2]
+    s_n, s_c, s_h, s_w = xpad.strides
+    (sh, sw), (dh, dw) = stride, dilation
+    win = backend.as_strided(
+        xpad, (c, kh, kw, n, oh, ow), (s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w)
+    )
+    return xp.ascontiguousarray(win).reshape(c * kh * kw, n * oh * ow)
+
+
+def _col2im(gcols, x_shape, padded_hw, kh, kw, oh, ow, stride, dilation, top, left):
+    """Adjoint of ``_im2col`` followed by cropping the padding: KH*KW strided slice-adds."""
+    xp = backend.xp_of(gcols)
+    n, c, h, w = x_shape
+    (sh, sw), (dh, dw) = stride, dilation
+    gc = gcols.reshape(c, kh, kw, n, oh, ow)
+    # accumulate in (C, N, H, W) so every add reads gc contiguously; one transpose at the end
+    gxpad = xp.zeros((c, n) + padded_hw, gcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r, q = i * dh, j * dw
+            gxpad[:, :, r : r + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw] += gc[
+                :, i, j
+            ]
+    gx = gxpad[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(gx)
+
+
+class Convolution(Function):
+    """N-d convolution (N = 1 or 2) of ``x`` (N, C, *) or unbatched (C, *) with ``weight``.
+
+    ``padding`` is ``((top, bottom), (left, right))``, already resolved (``"same"`` may be uneven).
+    Saves the columns (for grad weight) and the weight (for grad input), nothing else.
+    """
+
+    def forward(self, x, weight, bias, *, stride, padding, dilation, groups, nd):
+        xp = backend.xp_of(x)
+        self.x_shape, self.w_shape = x.shape, weight.shape
+        if nd == 1:  # a 1-d convolution is a 2-d one with H = 1
+            x, weight = x[..., None, :], weight[..., None, :]
+        if x.ndim == 3:
+            x = x[None]
+        n, c, h, w = x.shape
+        o, _, kh, kw = weight.shape
+        (top, bottom), (left, right) = padding
+        xpad = pad2d(x, top, bottom, left, right)
+        hp, wp = xpad.shape[2:]
+        oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        cols = _im2col(xpad, kh, kw, oh, ow, stride, dilation)
+        m = n * oh * ow
+        if groups == 1:
+            out = weight.reshape(o, -1) @ cols
+        else:
+            w3 = weight.reshape(groups, o // groups, -1)
+            out = (w3 @ cols.reshape(groups, -1, m)).reshape(o, m)
+        if bias is not None:
+            out += bias[:, None]
+        out = xp.ascontiguousarray(out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+        self.cols, self.weight = cols, weight
+        self.geom = (n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left)
+        self.stride, self.dilation, self.groups = stride, dilation, groups
+        out_spatial = (ow,) if nd == 1 else (oh, ow)
+        batch = (n,) if len(self.x_shape) == nd + 2 else ()
+        return out.reshape(batch + (o,) + out_spatial)
+
+    def backward(self, g):
+        xp = backend.xp_of(g)
+        n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom
+        groups, m = self.groups, n * oh * ow
+        gm = xp.ascontiguousarray(g.reshape(n, o, oh, ow).transpose(1, 0, 2, 3)).reshape(o, m)
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        gx = gw = gb = None
+        if need_b:
+            gb = gm.sum(axis=1)
+        if need_w:
+            cols = self.cols
+            if groups == 1:
+                gw = gm @ cols.T
+            else:
+                g3, c3 = gm.reshape(groups, o // groups, m), cols.reshape(groups, -1, m)
+                gw = g3 @ c3.transpose(0, 2, 1)
+            gw = gw.reshape(self.w_shape)
+        if need_x:
+            if groups == 1:
+                gcols = self.weight.reshape(o, -1).T @ gm
+            else:
+                w3 = self.weight.reshape(groups, o // groups, -1)
+                gcols = (w3.transpose(0, 2, 1) @ gm.reshape(groups, o // groups, m)).reshape(-1, m)
+            gx = _col2im(
+                gcols, (n, c, h, w), (hp, wp), kh, kw, oh, ow, self.stride, self.dilation, top, left
+            ).reshape(self.x_shape)
+        return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------- argument handling
+def expand_param(value, n, name, op="convolution"):
+    """An int or a sequence of ``n`` ints (or of one) as an ``n``-tuple, with PyTorch's message."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    try:
+        t = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        t = None
+    if t is not None and len(t) == 1:
+        t = t * n
+    if t is None or len(t) != n:
+        shown = list(value) if isinstance(value, (tuple, list)) else value
+        raise RuntimeError(
+            f"expected {name} to be a single integer value or a list of {n} values to match the "
+            f"{op} dimensions, but got {name}={shown}"
+        )
+    return t
+
+
+_TYPE_NAMES = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
+    name = f"conv{nd}d"
+    for arg, val in (("input", input), ("weight", weight)):
+        if not isinstance(val, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(val).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{name}(): argument 'bias' must be Tensor, not {type(bias).__name__}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+            f"input of size: {list(input.shape)}"
+        )
+    batched = tuple(input.shape) if input.ndim == nd + 2 else (1,) + tuple(input.shape)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(
+            f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input {list(batched)}, "
+            f"but got {weight.ndim}-dimensional weight of size {list(weight.shape)} instead"
+        )
+    if input.dtype is not weight.dtype:
+        raise RuntimeError(
+            f"expected scalar type {_TYPE_NAMES[input.dtype.name]} but found "
+            f"{_TYPE_NAMES[weight.dtype.name]}"
+        )
+    stride = expand_param(stride, nd, "stride")
+    dilation = expand_param(dilation, nd, "dilation")
+    if min(stride) <= 0:
+        raise RuntimeError("non-positive stride is not supported")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+    if not isinstance(groups, int) or groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    o, cg, *ks = weight.shape
+    if o % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size {list(weight.shape)} instead"
+        )
+    if batched[1] != cg * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"input{list(batched)} to have {cg * groups} channels, but got {batched[1]} channels "
+            f"instead"
+        )
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != o):
+        raise RuntimeError(
+            f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{o} elements, but got bias of size {list(bias.shape)} instead"
+        )
+    if bias is not None and bias.dtype is not input.dtype:
+        raise RuntimeError(
+            f"Input type ({_TYPE_NAMES[input.dtype.name].lower()}) and bias type "
+            f"({_TYPE_NAMES[bias.dtype.name].lower()}) should be the same"
+        )
+    pads = _resolve_padding(padding, nd, stride, dilation, ks)
+    eff = [d * (k - 1) + 1 for d, k in zip(dilation, ks)]
+    padded = [s + lo + hi for s, (lo, hi) in zip(batched[2:], pads)]
+    if any(p < e for p, e in zip(padded, eff)):
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater than "
+            f"actual input size"
+        )
+    if nd == 1:  # the H axis of the 2-d computation
+        stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+    return Convolution.apply(
+        input, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups, nd=nd
+    )
+
+
+def _resolve_padding(padding, nd, stride, dilation, ks):
+    """``((lo, hi), ...)`` per spatial dim from an int, a tuple, ``"valid"`` or ``"same"``."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding != "same":
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if any(s != 1 for s in stride):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        # PyTorch: the total padding d*(k-1) is split with the extra element on the right
+        totals = [d * (k - 1) for d, k in zip(dilation, ks)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    pads = expand_param(padding, nd, "padding")
+    if min(pads) < 0:
+        raise RuntimeError("negative padding is not supported")
+    return tuple((p, p) for p in pads)
+
+
+# ------------------------------------------------------------------------------- functional API
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""Applies a 1D convolution over an input signal composed of several input planes.
+
+    Args:
+        input: input tensor of shape :math:`(N, C_{in}, L)` or :math:`(C_{in}, L)`
+        weight: filters of shape :math:`(C_{out}, C_{in} / groups, kL)`
+        bias: optional bias of shape :math:`(C_{out})`. Default: ``None``
+        stride: the stride of the convolving kernel, an int or a one-element tuple. Default: 1
+        padding: implicit zero padding on both sides: an int, a one-element tuple, ``"valid"``
+            (no padding) or ``"same"`` (output as long as the input; stride 1 only). Default: 0
+        dilation: the spacing between kernel elements. Default: 1
+        groups: split the input into groups; :math:`C_{in}` must be divisible by it. Default: 1
+
+    Example::
+
+        >>> F.conv1d(nr.randn(20, 16, 50), nr.randn(33, 16, 3)).shape
+        nnrun.Size([20, 33, 48])
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, nd=1)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""Applies a 2D convolution over an input image composed of several input planes.
+
+    Args:
+        input: input tensor of shape :math:`(N, C_{in}, H, W)` or :math:`(C_{in}, H, W)`
+        weight: filters of shape :math:`(C_{out}, C_{in} / groups, kH, kW)`
+        bias: optional bias of shape :math:`(C_{out})`. Default: ``None``
+        stride: the stride of the convolving kernel, an int or a tuple ``(sH, sW)``. Default: 1
+        padding: implicit zero padding on both sides: an int, a tuple ``(padH, padW)``,
+            ``"valid"`` (no padding) or ``"same"`` (output the input's size; stride 1 only).
+            Default: 0
+        dilation: the spacing between kernel elements, an int or ``(dH, dW)``. Default: 1
+        groups: split the input into groups; :math:`C_{in}` must be divisible by it. Default: 1
+
+    Example::
+
+        >>> F.conv2d(nr.randn(1, 4, 5, 5), nr.randn(8, 4, 3, 3), padding=1).shape
+        nnrun.Size([1, 8, 5, 5])
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, nd=2)
