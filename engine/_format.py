@@ -48,16 +48,14 @@ def format_tensor(t) -> str:
     summarize = a.size > _THRESHOLD
     shown = _summarized(a) if summarize else a.reshape(-1)
     if dt is backend.bool_:
-        fmt = lambda x: str(bool(x))  # noqa: E731
+        fmt = lambda x: str(bool(x))
     elif dt.is_floating_point:
         fmt = _float_formatter(shown.astype(np.float64))
     else:
-        fmt = lambda x: str(int(x))  # noqa: E731
+        fmt = lambda x: str(int(x))
     width = max((len(fmt(x)) for x in shown), default=0)
     prefix = "tensor("
-    if a.size == 0 and a.ndim == 1:
-        body = "[]"
-    elif a.size == 0:
+    if a.size == 0 and a.ndim == 1 or a.size == 0:
         body = "[]"
     else:
         body = _format_nd(a, fmt, width, len(prefix), summarize)

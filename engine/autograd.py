@@ -84,7 +84,8 @@ def unbroadcast(grad, shape):
         return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
-        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
     out = grad.sum(axis=axes, keepdims=True) if axes else grad
     return out.reshape(shape)
 
@@ -95,6 +96,8 @@ class Function:
     ``backward`` returns one gradient per tensor input (``None`` where no gradient flows); a
     gradient may have the broadcast shape, the engine sums it back to the input's shape.
     """
+
+    grad_name: str | None = None  # PyTorch's node name where it is not f"{ClassName}Backward0"
 
     # set by apply(): for each input, its grad_fn, the leaf Tensor that wants .grad, or None
     parents: tuple
@@ -108,7 +111,7 @@ class Function:
 
     @classmethod
     def apply(cls, *tensors, **params):
-        from .tensor import Tensor  # noqa: PLC0415 - cyclic by nature
+        from .tensor import Tensor
 
         ctx = cls()
         # inputs are Tensors, or constants (Python scalars, None) that never get a gradient
@@ -122,21 +125,22 @@ class Function:
                 ctx.needs_input_grad = needs
                 ctx.parents = tuple(
                     (t.grad_fn if t.grad_fn is not None else t) if r else None
-                    for t, r in zip(tensors, needs))
+                    for t, r in zip(tensors, needs)
+                )
                 ctx.shapes = tuple(a.shape if r else None for a, r in zip(arrays, needs))
                 ctx.dtypes = tuple(a.dtype if r else None for a, r in zip(arrays, needs))
                 return Tensor._make(out, requires_grad=True, grad_fn=ctx)
         return Tensor._make(out)
 
     def name(self) -> str:
-        return f"{type(self).__name__}Backward0"
+        return self.grad_name or f"{type(self).__name__}Backward0"
 
     def __repr__(self):
         return f"<{self.name()} object at {id(self):#x}>"
 
     @property
     def next_functions(self):
-        from .tensor import Tensor  # noqa: PLC0415
+        from .tensor import Tensor
 
         return tuple((p if not isinstance(p, Tensor) else None, 0) for p in self.parents)
 
@@ -144,21 +148,24 @@ class Function:
 def _check_same_device(cls, tensors, arrays):
     if backend._cp is None:  # CuPy never imported: every array is a NumPy array
         return
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     devices = [t.device for t in tensors if isinstance(t, Tensor)]
     if any(d != devices[0] for d in devices):
         names = " and ".join(dict.fromkeys(str(d) for d in devices))
         raise RuntimeError(
             f"Expected all tensors to be on the same device, but found at least two devices, "
-            f"{names}! (in {cls.__name__}). Move them with .to(device) first.")
+            f"{names}! (in {cls.__name__}). Move them with .to(device) first."
+        )
 
 
-_FREED = "Trying to backward through the graph a second time (or directly access saved tensors " \
-         "after they have already been freed). Saved intermediate values of the graph are freed " \
-         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to " \
-         "backward through the graph a second time or if you need to access saved tensors after " \
-         "calling backward."
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
 
 
 def _topological_order(root: Function) -> list[Function]:
@@ -184,7 +191,7 @@ def _topological_order(root: Function) -> list[Function]:
 
 def run_backward(tensor, grad, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array of ``tensor``'s shape) into every leaf's ``.grad``."""
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     root = tensor.grad_fn
     if root is None:
@@ -237,7 +244,7 @@ def run_backward(tensor, grad, retain_graph: bool = False) -> None:
 
 
 def _accumulate(leaf, g, fresh: bool):
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     if leaf.grad is None:
         leaf.grad = Tensor._make(g if fresh else g.copy())
@@ -247,7 +254,7 @@ def _accumulate(leaf, g, fresh: bool):
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
     """``autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs``, leaving ``.grad`` alone."""
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -256,16 +263,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
         t.grad = None
     try:
         outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-        gos = [None] * len(outs) if grad_outputs is None else (
-            [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+        gos = (
+            [None] * len(outs)
+            if grad_outputs is None
+            else ([grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+        )
         for o, go in zip(outs, gos):
             o.backward(go, retain_graph=bool(retain_graph))
         result = []
         for t in inputs:
             if t.grad is None and not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been "
-                                   "used in the graph. Set allow_unused=True if this is the "
-                                   "desired behavior.")
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the "
+                    "desired behavior."
+                )
             result.append(t.grad)
     finally:
         for t, g in saved:
@@ -273,14 +285,20 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
     return tuple(result)
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn,
+    inputs,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """Compare ``fn``'s analytic gradients with central finite differences, in float64.
 
     Every input that requires grad must be float64 (as in PyTorch). The scalar checked is
     ``sum(out * r)`` for a fixed random ``r`` per output, so every output element contributes.
     """
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
@@ -300,8 +318,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         with no_grad():
             total = 0.0
             for o, w in zip(
-                    [o for o in outputs() if isinstance(o, Tensor) and o.dtype.is_floating_point],
-                    weights):
+                [o for o in outputs() if isinstance(o, Tensor) and o.dtype.is_floating_point],
+                weights,
+            ):
                 total += float((backend.to_numpy(o._data) * w).sum())
             return total
 
@@ -314,8 +333,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     if loss is not None and loss.requires_grad:
         loss.backward()
     for i, t in enumerate(diff):
-        analytic = backend.to_numpy(t.grad._data) if t.grad is not None else \
-            backend.np.zeros(t.shape)
+        analytic = (
+            backend.to_numpy(t.grad._data) if t.grad is not None else backend.np.zeros(t.shape)
+        )
         numeric = backend.np.zeros(t.shape)
         flat = t._data.reshape(-1)  # a view: perturb in place
         for j in range(flat.size):
@@ -332,7 +352,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 raise GradcheckError(
                     f"Jacobian mismatch for input {i} of shape {tuple(t.shape)}: analytic "
                     f"{analytic.reshape(-1)[worst]:.8g} vs numeric {numeric.reshape(-1)[worst]:.8g}"
-                    f" at flat index {worst}")
+                    f" at flat index {worst}"
+                )
             return False
     return True
 

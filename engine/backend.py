@@ -13,7 +13,15 @@ import re
 import numpy as np
 
 __all__ = [
-    "device", "dtype", "CPU", "get_device", "get_xp", "xp_of", "device_of", "to_device", "to_numpy",
+    "CPU",
+    "device",
+    "device_of",
+    "dtype",
+    "get_device",
+    "get_xp",
+    "to_device",
+    "to_numpy",
+    "xp_of",
 ]
 
 
@@ -21,7 +29,7 @@ __all__ = [
 class dtype:
     """A tensor element type; compares equal only to itself (``t.dtype == nr.float32``)."""
 
-    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_kind")
+    __slots__ = ("_kind", "is_floating_point", "is_signed", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype, kind: int):
         self.name = name
@@ -50,8 +58,14 @@ bool_ = dtype("bool", np.bool_, 0)
 
 DTYPES = {d.name: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)}
 _BY_NP = {d.np: d for d in DTYPES.values()}
-ALIASES = {"half": float16, "float": float32, "double": float64, "long": int64, "int": int32,
-           "short": int16}
+ALIASES = {
+    "half": float16,
+    "float": float32,
+    "double": float64,
+    "long": int64,
+    "int": int32,
+    "short": int16,
+}
 
 _default_float = float32
 
@@ -67,7 +81,8 @@ def from_np(np_dtype) -> dtype:
     except KeyError:
         raise TypeError(
             f"arrays of dtype {np.dtype(np_dtype)} are not supported; "
-            f"use one of {', '.join(DTYPES)}") from None
+            f"use one of {', '.join(DTYPES)}"
+        ) from None
 
 
 def to_dtype(d) -> dtype:
@@ -92,9 +107,13 @@ def to_dtype(d) -> dtype:
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
-    """PyTorch's promotion of two tensor dtypes (same as NumPy's for the types we support)."""
+    """PyTorch's promotion of two tensor dtypes: the higher category (bool < integer < floating)
+    wins outright (int64 with float32 is float32, where NumPy says float64); within a category
+    it is NumPy's promotion."""
     if a is b:
         return a
+    if a._kind != b._kind:
+        return a if a._kind > b._kind else b
     return from_np(np.promote_types(a.np, b.np))
 
 
@@ -124,7 +143,7 @@ def result_type(a: dtype, a_dim: int, b: dtype | None, b_dim: int, b_scalar=None
 class device:
     """``device("cpu")``, ``device("cuda")``, ``device("cuda:1")`` or ``device("cuda", 1)``."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("index", "type")
 
     def __init__(self, spec="cpu", index: int | None = None):
         if isinstance(spec, device):
@@ -137,11 +156,13 @@ class device:
         m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", spec.strip())
         if m is None:
             raise RuntimeError(
-                f"Expected one of cpu, cuda, cuda:N device type at start of device string: {spec}")
+                f"Expected one of cpu, cuda, cuda:N device type at start of device string: {spec}"
+            )
         kind, idx = m.group(1), m.group(2)
         if kind == "mps":
             raise RuntimeError(
-                "nnrun has no 'mps' (Apple Metal) backend; use 'cpu', or 'cuda' on an NVIDIA GPU")
+                "nnrun has no 'mps' (Apple Metal) backend; use 'cpu', or 'cuda' on an NVIDIA GPU"
+            )
         if idx is not None:
             if index is not None:
                 raise RuntimeError(f"device index given twice: {spec!r} and index={index}")
@@ -210,17 +231,22 @@ def _cupy():
         return _cp
     if _cp_error is None:
         try:
-            import cupy  # noqa: PLC0415 - lazy on purpose: CPU users never pay for it
+            import cupy
 
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 raise RuntimeError("no CUDA GPU is visible")
             _cp = cupy
             return cupy
         except ImportError:
-            _cp_error = ("CUDA was requested but CuPy is not installed. "
-                         "Install it with: pip install 'nnrun[cuda]'")
-        except Exception as e:  # CUDA driver or runtime missing
-            _cp_error = f"CUDA was requested but no usable GPU was found ({e}). Use device 'cpu'."
+            _cp_error = (
+                "CUDA was requested but CuPy is not installed. "
+                "Install it with: pip install 'nnrun[cuda]'"
+            )
+        except Exception as e:  # noqa: BLE001 - any CUDA driver/runtime failure means "no GPU"
+            _cp_error = (
+                f"CUDA was requested but no usable GPU was found ({e}). Use device 'cpu', or on "
+                "a machine with an NVIDIA GPU install CuPy with: pip install 'nnrun[cuda]'"
+            )
     raise RuntimeError(_cp_error)
 
 
@@ -281,8 +307,11 @@ def asarray(data, dt: dtype | None, dev: device, copy: bool):
         arr = np.array(data, dtype=None if dt is None else dt.np, copy=copy)
         return arr
     with xp.cuda.Device(dev.index):
-        arr = xp.array(to_numpy(data) if not is_array(data) else data,
-                       dtype=None if dt is None else dt.np, copy=copy)
+        arr = xp.array(
+            to_numpy(data) if not is_array(data) else data,
+            dtype=None if dt is None else dt.np,
+            copy=copy,
+        )
     return arr
 
 
@@ -292,7 +321,7 @@ def scatter_add(target, indices, values):
     if isinstance(target, np.ndarray):
         np.add.at(target, indices, values)
     else:
-        import cupyx  # noqa: PLC0415
+        import cupyx
 
         cupyx.scatter_add(target, indices, values)
 
@@ -352,8 +381,9 @@ class Generator:
         """The state as JSON bytes (CPU generators only)."""
         if self.device.type != "cpu":
             raise RuntimeError("saving the state of a CUDA generator is not supported")
-        return json.dumps({"seed": self._seed, "bit_generator": self._rng.bit_generator.state},
-                          sort_keys=True).encode()
+        return json.dumps(
+            {"seed": self._seed, "bit_generator": self._rng.bit_generator.state}, sort_keys=True
+        ).encode()
 
     def set_state(self, state: bytes) -> None:
         try:
@@ -367,10 +397,12 @@ class Generator:
     # draws -------------------------------------------------------------------------------------
     def uniform(self, shape, np_dtype):
         if self.device.type == "cpu":
-            return self._rng.random(shape, dtype=np_dtype if np_dtype != np.float16 else np.float32
-                                    ).astype(np_dtype, copy=False)
-        return self._rng.random_sample(shape, dtype=np.float32 if np_dtype == np.float16
-                                       else np_dtype).astype(np_dtype, copy=False)
+            return self._rng.random(
+                shape, dtype=np_dtype if np_dtype != np.float16 else np.float32
+            ).astype(np_dtype, copy=False)
+        return self._rng.random_sample(
+            shape, dtype=np.float32 if np_dtype == np.float16 else np_dtype
+        ).astype(np_dtype, copy=False)
 
     def normal(self, shape, np_dtype):
         wide = np.float32 if np_dtype == np.float16 else np_dtype
@@ -416,7 +448,8 @@ def generator_for(dev: device, generator: Generator | None) -> Generator:
     if generator is not None:
         if generator.device != dev:
             raise RuntimeError(
-                f"Expected a '{dev.type}' generator device but found '{generator.device.type}'")
+                f"Expected a '{dev.type}' generator device but found '{generator.device.type}'"
+            )
         return generator
     if dev not in _default_generators and dev.type != "cpu":
         gen = default_generator(dev)

@@ -24,15 +24,19 @@ def _size(size) -> tuple:
         size = tuple(size[0])
     for s in size:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"size must be a tuple of ints, but got an element of type "
-                            f"{type(s).__name__}")
+            raise TypeError(
+                f"size must be a tuple of ints, but got an element of type {type(s).__name__}"
+            )
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
     return tuple(int(s) for s in size)
 
 
 def _infer_dtype(data):
-    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool."""
+    """PyTorch's inference: Python floats -> default float, ints -> int64, bools -> bool; NumPy
+    scalars keep their dtype (np.float64 is a float subclass, so it is tested first)."""
+    if isinstance(data, np.generic):
+        return backend.int64 if data.dtype == np.uint64 else backend.from_np(data.dtype)
     if isinstance(data, bool):
         return backend.bool_
     if isinstance(data, int):
@@ -44,34 +48,52 @@ def _infer_dtype(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
-    dev = get_device(device) if device is not None else (
-        data.device if isinstance(data, Tensor) else backend.CPU)
+    dev = (
+        get_device(device)
+        if device is not None
+        else (data.device if isinstance(data, Tensor) else backend.CPU)
+    )
     dt = to_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
         arr = data._data
         if dt is None:
             dt = data.dtype
-        return _finish(backend.asarray(backend.to_device(arr, dev), dt, dev, copy=True),
-                       requires_grad)
+        return _finish(
+            backend.asarray(backend.to_device(arr, dev), dt, dev, copy=True), requires_grad
+        )
     if backend.is_array(data):
         a = data
         if dt is None:
             dt = backend.from_np(a.dtype)
     else:
         a = np.array(_unwrap(data))
-        if a.dtype == object:
+        if a.dtype == object or a.dtype.kind not in "biuf":
             raise TypeError(f"Could not infer dtype of {type(data).__name__}")
         if dt is None:
-            if a.dtype.kind == "f":
-                dt = default_float() if a.dtype == np.float64 else backend.from_np(a.dtype)
-            elif a.dtype.kind in "iu":
-                dt = backend.int64 if a.dtype.kind == "i" or a.dtype == np.uint64 else \
-                    backend.from_np(a.dtype)
-            elif a.dtype.kind == "b":
-                dt = backend.bool_
-            else:
-                raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+            dt = _infer_dtype(data) or _leaf_dtype(data)
     return _finish(backend.asarray(a, dt, dev, copy=True), requires_grad)
+
+
+def _leaf_dtype(data):
+    """PyTorch's inference over nested sequences: each Python float counts as the default float,
+    each int as int64, each NumPy scalar/array or tensor as its own dtype; then they promote."""
+    found = None
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+            continue
+        if isinstance(x, Tensor):
+            dt = x.dtype
+        elif isinstance(x, (np.generic, np.ndarray)):
+            dt = backend.int64 if x.dtype == np.uint64 else backend.from_np(x.dtype)
+        else:
+            dt = _infer_dtype(x)
+            if dt is None:
+                raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+        found = dt if found is None else backend.promote_types(found, dt)
+    return found or default_float()  # tensor([]) is float32
 
 
 def _unwrap(data):
@@ -106,12 +128,18 @@ def _filled(fn_name, size, fill, dtype, device, requires_grad):
     xp = get_xp(dev)
     shape = _size(size)
     if dev.type == "cpu":
-        arr = getattr(xp, fn_name)(shape, dtype=dt.np) if fill is None else \
-            xp.full(shape, fill, dtype=dt.np)
+        arr = (
+            getattr(xp, fn_name)(shape, dtype=dt.np)
+            if fill is None
+            else xp.full(shape, fill, dtype=dt.np)
+        )
     else:
         with xp.cuda.Device(dev.index):
-            arr = getattr(xp, fn_name)(shape, dtype=dt.np) if fill is None else \
-                xp.full(shape, fill, dtype=dt.np)
+            arr = (
+                getattr(xp, fn_name)(shape, dtype=dt.np)
+                if fill is None
+                else xp.full(shape, fill, dtype=dt.np)
+            )
     return _finish(arr, requires_grad)
 
 
@@ -129,10 +157,18 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if dtype is None:
-        dtype = _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value) \
+        dtype = (
+            _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
             or default_float()
-    return _filled("full", (tuple(size) if not isinstance(size, int) else (size,),),
-                   fill_value, dtype, device, requires_grad)
+        )
+    return _filled(
+        "full",
+        (tuple(size) if not isinstance(size, int) else (size,),),
+        fill_value,
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
 def _like(t, dtype, device):
@@ -140,18 +176,30 @@ def _like(t, dtype, device):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros(input.shape, dtype=_like(input, dtype, device)[0],
-                 device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+    return zeros(
+        input.shape,
+        dtype=_like(input, dtype, device)[0],
+        device=_like(input, dtype, device)[1],
+        requires_grad=requires_grad,
+    )
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return ones(input.shape, dtype=_like(input, dtype, device)[0],
-                device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+    return ones(
+        input.shape,
+        dtype=_like(input, dtype, device)[0],
+        device=_like(input, dtype, device)[1],
+        requires_grad=requires_grad,
+    )
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(input.shape, dtype=_like(input, dtype, device)[0],
-                 device=_like(input, dtype, device)[1], requires_grad=requires_grad)
+    return empty(
+        input.shape,
+        dtype=_like(input, dtype, device)[0],
+        device=_like(input, dtype, device)[1],
+        requires_grad=requires_grad,
+    )
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -190,8 +238,9 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
     return randn(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def randint(*args, size=None, generator=None, dtype=None, device=None,
-            requires_grad=False) -> Tensor:
+def randint(
+    *args, size=None, generator=None, dtype=None, device=None, requires_grad=False
+) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
     args = list(args)
     if size is None:
@@ -205,8 +254,9 @@ def randint(*args, size=None, generator=None, dtype=None, device=None,
     else:
         raise TypeError("randint() expects (high, size) or (low, high, size)")
     if low >= high:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
-                           f"to={high}")
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
     dev = get_device(device)
     dt = to_dtype(dtype) if dtype is not None else backend.int64
     gen = backend.generator_for(dev, generator)
@@ -241,8 +291,11 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
         dtype = default_float() if any(isinstance(v, float) for v in vals) else backend.int64
     dt = to_dtype(dtype)
     n = max(0, math.ceil((end - start) / step))
-    arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np) if dt.is_floating_point \
+    arr = (
+        (start + step * np.arange(n, dtype=np.float64)).astype(dt.np)
+        if dt.is_floating_point
         else np.arange(start, start + n * step, step, dtype=dt.np)[:n]
+    )
     return _finish(backend.to_device(arr, get_device(device)), requires_grad)
 
 
@@ -261,5 +314,8 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def scalar_tensor(value, *, dtype=None, device=None) -> Tensor:
-    return tensor(value if isinstance(value, Number) else float(value),
-                  dtype=dtype or default_float(), device=device)
+    return tensor(
+        value if isinstance(value, Number) else float(value),
+        dtype=dtype or default_float(),
+        device=device,
+    )

@@ -23,7 +23,7 @@ def initial_seed() -> int:
 
 def get_rng_state():
     """The CPU generator's state as a uint8 tensor (it round-trips through safetensors)."""
-    from .tensor import Tensor  # noqa: PLC0415
+    from .tensor import Tensor
 
     return Tensor._make(np.frombuffer(backend.default_generator().get_state(), dtype=np.uint8)
                         .copy())

@@ -30,11 +30,11 @@ _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place
 
 
 class Tensor:
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "__weakref__", "__dict__")
+    __slots__ = ("__dict__", "__weakref__", "_data", "grad", "grad_fn", "requires_grad")
 
     def __init__(self, *args, dtype=None, device=None):
         # legacy constructor: Tensor(data) copies as float32, Tensor(2, 3) is uninitialised
-        from .creation import empty, tensor  # noqa: PLC0415
+        from .creation import empty, tensor
 
         if len(args) == 1 and not isinstance(args[0], int):
             t = tensor(args[0], dtype=dtype or backend.default_float(), device=device)
@@ -147,7 +147,7 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._data.item())
 
     def __len__(self):
@@ -532,7 +532,7 @@ class Tensor:
         return self[(slice(None),) * axis + (index,)]
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-        from .creation import tensor  # noqa: PLC0415
+        from .creation import tensor
 
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                       requires_grad=requires_grad)
@@ -543,22 +543,22 @@ class Tensor:
                   requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import zeros  # noqa: PLC0415
+        from .creation import zeros
 
         return self._new(zeros, size, dtype, device, requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import ones  # noqa: PLC0415
+        from .creation import ones
 
         return self._new(ones, size, dtype, device, requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import empty  # noqa: PLC0415
+        from .creation import empty
 
         return self._new(empty, size, dtype, device, requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-        from .creation import full  # noqa: PLC0415
+        from .creation import full
 
         return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
                     requires_grad=requires_grad)

@@ -2,9 +2,8 @@
 
 import os
 
-import pytest
-
 import nnrun.engine as nr
+import pytest
 
 DEVICE = os.environ.get("NNRUN_TEST_DEVICE", "cpu")
 

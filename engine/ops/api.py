@@ -23,7 +23,7 @@ def _T():
 
 def _as_tensor_like(x, ref):
     """Wrap a non-tensor operand (list, array) as a tensor on ``ref``'s device."""
-    from ..tensor import tensor  # noqa: PLC0415
+    from ..tensor import tensor
 
     return tensor(x, device=ref.device)
 
@@ -36,7 +36,8 @@ def _broadcast_shapes(a, b):
         raise RuntimeError(
             f"The size of tensor a ({_mismatch(a, b)[0]}) must match the size of tensor b "
             f"({_mismatch(a, b)[1]}) at non-singleton dimension {_mismatch(a, b)[2]} "
-            f"(shapes {list(a)} and {list(b)})") from None
+            f"(shapes {list(a)} and {list(b)})"
+        ) from None
 
 
 def _mismatch(a, b):
@@ -74,10 +75,13 @@ def _binary(fn, a, b, floating=False, **kw):
 
 
 def _scalar_or_tensor(x, ref):
-    if isinstance(x, _T()) or isinstance(x, (bool, int, float)):
+    t = type(x)
+    if t is float or t is int or t is bool or t is _T():
         return x
-    if isinstance(x, Number):  # NumPy scalars behave like Python ones
+    if isinstance(x, Number):  # NumPy scalars (np.float64 is a float subclass) act as Python ones
         return x.item() if hasattr(x, "item") else float(x)
+    if isinstance(x, _T()):
+        return x
     return _as_tensor_like(x, ref)
 
 
@@ -86,12 +90,27 @@ def add(input, other, *, alpha=1):
     return _binary(E.Add, input, other, alpha=alpha)
 
 
+_BOOL_SUB = (
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+    "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+)
+
+
+def _no_bool(x):
+    if (x._data.dtype.kind == "b") if isinstance(x, _T()) else isinstance(x, builtins.bool):
+        raise RuntimeError(_BOOL_SUB)
+
+
 def sub(input, other, *, alpha=1):
+    _no_bool(input)
+    _no_bool(other)
     return _binary(E.Sub, input, other, alpha=alpha)
 
 
 def rsub(input, other):
-    return _binary(E.Sub, other, input)
+    _no_bool(input)
+    _no_bool(other)
+    return _binary(E.Rsub, other, input)
 
 
 def mul(input, other):
@@ -105,10 +124,15 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(input, other)
     if rounding_mode == "trunc":
         q = div(input, other)
-        return _wrap(backend.xp_of(q._data).trunc(q._data).astype(
-            _promoted_nograd(input, other).np, copy=False))
-    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
-                     f"found '{rounding_mode}'")
+        return _wrap(
+            backend.xp_of(q._data)
+            .trunc(q._data)
+            .astype(_promoted_nograd(input, other).np, copy=False)
+        )
+    raise ValueError(
+        f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+        f"found '{rounding_mode}'"
+    )
 
 
 def pow(input, exponent):
@@ -128,8 +152,10 @@ def where(condition, input, other):
     if not isinstance(condition, T):
         raise TypeError("where(): condition must be a bool Tensor")
     if condition.dtype is not backend.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
-                           f"with dtype {condition.dtype.name.capitalize()}")
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor "
+            f"with dtype {condition.dtype.name.capitalize()}"
+        )
     ref = input if isinstance(input, T) else other if isinstance(other, T) else condition
     input, other = _scalar_or_tensor(input, ref), _scalar_or_tensor(other, ref)
     if isinstance(input, T) and isinstance(other, T):
@@ -139,8 +165,11 @@ def where(condition, input, other):
     elif isinstance(other, T):
         dt = result_type(other.dtype, other.ndim, None, 0, input)
     else:
-        dt = backend.default_float() if isinstance(input, float) or isinstance(other, float) \
+        dt = (
+            backend.default_float()
+            if isinstance(input, float) or isinstance(other, float)
             else backend.int64
+        )
     return E.Where.apply(condition, input, other, dtype=dt.np)
 
 
@@ -162,10 +191,13 @@ def _raw(x):
 def floor_divide(input, other):
     T = _T()
     if not isinstance(input, T):
-        input, other = _scalar_or_tensor(input, other), other
+        input = _scalar_or_tensor(input, other)
     other = _scalar_or_tensor(other, input)
-    dt = _promoted_nograd(input, other) if isinstance(input, T) else \
-        result_type(other.dtype, other.ndim, None, 0, input)
+    dt = (
+        _promoted_nograd(input, other)
+        if isinstance(input, T)
+        else result_type(other.dtype, other.ndim, None, 0, input)
+    )
     with R._quiet(backend.xp_of(_raw(input) if isinstance(input, T) else _raw(other))):
         out = E.floor_divide(_raw(input), _raw(other))
     return _wrap(out.astype(dt.np, copy=False))
@@ -176,8 +208,11 @@ def remainder(input, other):
     if not isinstance(input, T):
         input = _scalar_or_tensor(input, other)
     other = _scalar_or_tensor(other, input)
-    dt = _promoted_nograd(input, other) if isinstance(input, T) else \
-        result_type(other.dtype, other.ndim, None, 0, input)
+    dt = (
+        _promoted_nograd(input, other)
+        if isinstance(input, T)
+        else result_type(other.dtype, other.ndim, None, 0, input)
+    )
     with R._quiet(backend.xp_of(_raw(input) if isinstance(input, T) else _raw(other))):
         out = E.remainder(_raw(input), _raw(other))
     return _wrap(out.astype(dt.np, copy=False))
@@ -260,8 +295,9 @@ def isinf(a):
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return builtins.bool(backend.xp_of(a._data).allclose(a._data, _raw(b), rtol=rtol, atol=atol,
-                                                         equal_nan=equal_nan))
+    return builtins.bool(
+        backend.xp_of(a._data).allclose(a._data, _raw(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    )
 
 
 def equal(a, b) -> bool:
@@ -322,23 +358,35 @@ def sign(input):
 
 
 def floor(input):
-    return _wrap(backend.xp_of(input._data).floor(input._data)) if \
-        input.dtype.is_floating_point else input.clone()
+    return (
+        _wrap(backend.xp_of(input._data).floor(input._data))
+        if input.dtype.is_floating_point
+        else input.clone()
+    )
 
 
 def ceil(input):
-    return _wrap(backend.xp_of(input._data).ceil(input._data)) if \
-        input.dtype.is_floating_point else input.clone()
+    return (
+        _wrap(backend.xp_of(input._data).ceil(input._data))
+        if input.dtype.is_floating_point
+        else input.clone()
+    )
 
 
 def round(input, *, decimals=0):
-    return _wrap(E.round_array(input._data, decimals)) if input.dtype.is_floating_point \
+    return (
+        _wrap(E.round_array(input._data, decimals))
+        if input.dtype.is_floating_point
         else input.clone()
+    )
 
 
 def trunc(input):
-    return _wrap(backend.xp_of(input._data).trunc(input._data)) if \
-        input.dtype.is_floating_point else input.clone()
+    return (
+        _wrap(backend.xp_of(input._data).trunc(input._data))
+        if input.dtype.is_floating_point
+        else input.clone()
+    )
 
 
 # ------------------------------------------------------------------------------------- reductions
@@ -350,20 +398,28 @@ def _sum_dtype(input, dtype):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     dt = _sum_dtype(input, dtype)
-    return R.Sum.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim,
-                       dtype=None if dt is None else dt.np)
+    return R.Sum.apply(
+        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, dtype=None if dt is None else dt.np
+    )
 
 
 def _need_float(input, name):
     if not input.dtype.is_floating_point:
         raise RuntimeError(
             f"{name}(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {_torch_type_name(input.dtype)}")
+            f"or complex dtype. Got: {_torch_type_name(input.dtype)}"
+        )
 
 
 def _torch_type_name(dt):
-    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-            "bool": "Bool"}.get(dt.name, dt.name)
+    return {
+        "int64": "Long",
+        "int32": "Int",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+        "bool": "Bool",
+    }.get(dt.name, dt.name)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
@@ -377,8 +433,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     _need_float(input, "var")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    return R.Var.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim,
-                       correction=correction)
+    return R.Var.apply(
+        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, correction=correction
+    )
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -395,8 +452,11 @@ def _extreme(input, dim, keepdim, largest, name):
     xp = backend.xp_of(input._data)
     if input.shape and input.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
-    idx = (xp.argmax if largest else xp.argmin)(input._data, axis=axis, keepdims=True) \
-        if input.ndim else xp.zeros((), dtype=xp.int64)
+    idx = (
+        (xp.argmax if largest else xp.argmin)(input._data, axis=axis, keepdims=True)
+        if input.ndim
+        else xp.zeros((), dtype=xp.int64)
+    )
     if input.ndim == 0:
         return MinMax(input.clone(), _wrap(idx.astype(xp.int64)))
     values = R.Gather.apply(input, idx, axis=axis)
@@ -484,8 +544,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 def logsumexp(input, dim, keepdim=False):
     if not input.dtype.is_floating_point:
         input = input.to(backend.default_float())
-    return R.LogSumExp.apply(input, axes=norm_dims(dim, input.ndim) or
-                             tuple(range(input.ndim)), keepdim=keepdim)
+    return R.LogSumExp.apply(
+        input, axes=norm_dims(dim, input.ndim) or tuple(range(input.ndim)), keepdim=keepdim
+    )
 
 
 def all(input, dim=None, keepdim=False):
@@ -544,7 +605,7 @@ def infer_shape(shape, numel: int) -> tuple:
     if infer is not None:
         if known == 0 or numel % known:
             raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = shape[:infer] + (numel // known,) + shape[infer + 1:]
+        shape = shape[:infer] + (numel // known,) + shape[infer + 1 :]
     elif known != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
@@ -564,7 +625,8 @@ def view(input, *shape):
     if not backend.can_view(input._data, shape):
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one "
-            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        )
     return S.Reshape.apply(input, shape=shape)
 
 
@@ -576,15 +638,15 @@ def flatten(input, start_dim=0, end_dim=-1):
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shp = input.shape
     n = 1
-    for d in shp[s:e + 1]:
+    for d in shp[s : e + 1]:
         n *= d
-    return reshape(input, *shp[:s], n, *shp[e + 1:])
+    return reshape(input, *shp[:s], n, *shp[e + 1 :])
 
 
 def unflatten(input, dim, sizes):
     d = norm_dim(dim, input.ndim)
     sizes = infer_shape(tuple(sizes), input.shape[d])
-    return reshape(input, *input.shape[:d], *sizes, *input.shape[d + 1:])
+    return reshape(input, *input.shape[:d], *sizes, *input.shape[d + 1 :])
 
 
 def squeeze(input, dim=None):
@@ -610,7 +672,8 @@ def permute(input, *dims):
         raise RuntimeError(
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
             f"length of the desired ordering of dimensions i.e. input.dim() = {input.ndim} is not "
-            f"equal to len(dims) = {len(dims)}")
+            f"equal to len(dims) = {len(dims)}"
+        )
     axes = tuple(norm_dim(d, input.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError("permute(): duplicate dims are not allowed.")
@@ -640,7 +703,8 @@ def expand(input, *sizes):
         raise RuntimeError(
             f"expand(torch.FloatTensor{{{list(input.shape)}}}, size={list(sizes)}): the number of "
             f"sizes provided ({len(sizes)}) must be greater or equal to the number of dimensions "
-            f"in the tensor ({input.ndim})")
+            f"in the tensor ({input.ndim})"
+        )
     lead = len(sizes) - input.ndim
     shape = []
     for i, s in enumerate(sizes):
@@ -653,7 +717,8 @@ def expand(input, *sizes):
             raise RuntimeError(
                 f"The expanded size of the tensor ({s}) must match the existing size ({old}) at "
                 f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
-                f"{list(input.shape)}")
+                f"{list(input.shape)}"
+            )
         shape.append(s)
     return S.Expand.apply(input, shape=tuple(shape))
 
@@ -662,8 +727,10 @@ def repeat(input, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if len(sizes) < input.ndim:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
-                           "dimensions of tensor")
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of "
+            "dimensions of tensor"
+        )
     return S.Repeat.apply(input, reps=tuple(sizes))
 
 
@@ -685,12 +752,14 @@ def cat(tensors, dim=0):
     for i, x in enumerate(tensors):
         if x.ndim != ref.ndim:
             raise RuntimeError(
-                f"Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim}")
+                f"Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim}"
+            )
         for d in range(ref.ndim):
             if d != axis and x.shape[d] != ref.shape[d]:
                 raise RuntimeError(
                     f"Sizes of tensors must match except in dimension {axis}. Expected size "
-                    f"{ref.shape[d]} but got size {x.shape[d]} for tensor number {i} in the list.")
+                    f"{ref.shape[d]} but got size {x.shape[d]} for tensor number {i} in the list."
+                )
     return S.Cat.apply(*tensors, axis=axis)
 
 
@@ -702,8 +771,10 @@ def stack(tensors, dim=0):
     first = tensors[0].shape
     for i, x in enumerate(tensors):
         if x.shape != first:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(first)} "
-                               f"at entry 0 and {list(x.shape)} at entry {i}")
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(first)} "
+                f"at entry 0 and {list(x.shape)} at entry {i}"
+            )
     return S.Stack.apply(*tensors, axis=norm_dim(dim, tensors[0].ndim, extra=1))
 
 
@@ -713,16 +784,22 @@ def split(tensor, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
-                               f"dimension size of {n}") if step == 0 else ValueError(
-                "split expects split_size be non-negative")
+            raise (
+                RuntimeError(
+                    f"split_size can only be 0 if dimension size is 0, but got "
+                    f"dimension size of {n}"
+                )
+                if step == 0
+                else ValueError("split expects split_size be non-negative")
+            )
         sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                f"at dimension {axis}), but got split_sizes={sizes}")
+                f"at dimension {axis}), but got split_sizes={sizes}"
+            )
     out, start = [], 0
     for s in sizes:
         out.append(narrow(tensor, axis, start, s))
@@ -753,8 +830,10 @@ def matmul(input, other):
     if not isinstance(other, T) or not isinstance(input, T):
         raise TypeError("matmul(): argument 'other' must be Tensor")
     if input.ndim == 0 or other.ndim == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
-                           f"{input.ndim}D and {other.ndim}D")
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are "
+            f"{input.ndim}D and {other.ndim}D"
+        )
     k1 = input.shape[-1]
     k2 = other.shape[-2] if other.ndim > 1 else other.shape[0]
     if k1 != k2:
@@ -764,8 +843,10 @@ def matmul(input, other):
     if input.ndim > 2 or other.ndim > 2:
         _broadcast_batch(input.shape[:-2], other.shape[:-2], input.shape, other.shape)
     if input.dtype is not other.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{input.dtype.name} != {other.dtype.name}")
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: "
+            f"{input.dtype.name} != {other.dtype.name}"
+        )
     return L.MatMul.apply(input, other)
 
 
@@ -773,8 +854,9 @@ def _broadcast_batch(a, b, sa, sb):
     try:
         backend.np.broadcast_shapes(tuple(a), tuple(b))
     except ValueError:
-        raise RuntimeError(f"matmul: batch dimensions cannot be broadcast: shapes {list(sa)} and "
-                           f"{list(sb)}") from None
+        raise RuntimeError(
+            f"matmul: batch dimensions cannot be broadcast: shapes {list(sa)} and {list(sb)}"
+        ) from None
 
 
 def mm(input, mat2):
@@ -793,8 +875,7 @@ def bmm(input, mat2):
 
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError("1D tensors expected, but got "
-                           f"{input.ndim}D and {other.ndim}D tensors")
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     return matmul(input, other)
 
 

@@ -31,6 +31,12 @@ class Sub(Function):
         return g, (-g if self.alpha == 1 else g * -self.alpha)
 
 
+class Rsub(Sub):
+    """``scalar - tensor`` (PyTorch names its node RsubBackward1)."""
+
+    grad_name = "RsubBackward1"
+
+
 class Mul(Function):
     def forward(self, a, b, dtype=None):
         self.a, self.b = a, b
@@ -55,7 +61,7 @@ class Div(Function):
 
 class Pow(Function):
     def forward(self, a, b, dtype=None):
-        out = _cast(a ** b, dtype)
+        out = _cast(a**b, dtype)
         self.a, self.b, self.out = a, b, out
         return out
 
@@ -108,8 +114,11 @@ class Where(Function):
         xp = xp_of(g)
         zero = xp.zeros((), dtype=g.dtype)
         _, na, nb = self.needs_input_grad
-        return (None, xp.where(self.cond, g, zero) if na else None,
-                xp.where(self.cond, zero, g) if nb else None)
+        return (
+            None,
+            xp.where(self.cond, g, zero) if na else None,
+            xp.where(self.cond, zero, g) if nb else None,
+        )
 
 
 # ------------------------------------------------------------------------------------------ unary
@@ -146,7 +155,7 @@ class Rsqrt(Function):
         return self.out.astype(a.dtype, copy=False)
 
     def backward(self, g):
-        return g * -0.5 * self.out ** 3
+        return g * -0.5 * self.out**3
 
 
 class Exp(Function):

@@ -119,7 +119,7 @@ class Gather(Function):
         if self.index.shape[self.axis] == 1:  # one index per slice: no repeats, plain put
             xp.put_along_axis(out, self.index, g, axis=self.axis)
         else:
-            from ..backend import scatter_add  # noqa: PLC0415
+            from ..backend import scatter_add
 
             idx = list(xp.indices(self.index.shape, sparse=True))
             idx[self.axis] = self.index

@@ -1,0 +1,230 @@
+"""Element-wise ops: forward vs NumPy, gradcheck in float64, PyTorch parity, broadcasting."""
+
+import nnrun.engine as nr
+import numpy as np
+import pytest
+from helpers import check, requires_torch, torch
+
+B = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((1,), (2, 3)), ((), (2, 3))]
+
+
+@pytest.mark.parametrize("sa,sb", B)
+@pytest.mark.parametrize(
+    "fn,ref",
+    [
+        (lambda m, a, b: a + b, np.add),
+        (lambda m, a, b: a - b, np.subtract),
+        (lambda m, a, b: a * b, np.multiply),
+        (lambda m, a, b: m.maximum(a, b), np.maximum),
+        (lambda m, a, b: m.minimum(a, b), np.minimum),
+        (lambda m, a, b: m.add(a, b, alpha=2.5), lambda a, b: a + 2.5 * b),
+        (lambda m, a, b: m.sub(a, b, alpha=-3), lambda a, b: a + 3 * b),
+        (lambda m, a, b: m.where(a > b, a, b), lambda a, b: np.where(a > b, a, b)),
+    ],
+)
+def test_binary_broadcast(fn, ref, sa, sb):
+    check(fn, sa, sb, ref=ref)
+
+
+@pytest.mark.parametrize("sa,sb", B)
+def test_div_broadcast(sa, sb):
+    check(lambda m, a, b: a / b, sa, sb, ref=np.divide, positive=True)
+
+
+@pytest.mark.parametrize("sa,sb", B)
+def test_pow_tensor_exponent(sa, sb):
+    check(lambda m, a, b: a**b, sa, sb, ref=np.power, positive=True)
+
+
+@pytest.mark.parametrize(
+    "fn,ref",
+    [
+        (lambda m, a: a + 2, lambda a: a + 2),
+        (lambda m, a: 2 + a, lambda a: a + 2),
+        (lambda m, a: a - 1.5, lambda a: a - 1.5),
+        (lambda m, a: 1.5 - a, lambda a: 1.5 - a),
+        (lambda m, a: a * 3, lambda a: a * 3),
+        (lambda m, a: 3 * a, lambda a: a * 3),
+        (lambda m, a: a / 4, lambda a: a / 4),
+        (lambda m, a: a**2, np.square),
+        (lambda m, a: a**3, lambda a: a**3),
+        (lambda m, a: 3 * a**3 + 2 * a + 1, lambda a: 3 * a**3 + 2 * a + 1),
+        (lambda m, a: -a, np.negative),
+        (lambda m, a: a.abs(), np.abs),
+        (lambda m, a: abs(a), np.abs),
+        (lambda m, a: m.sin(a), np.sin),
+        (lambda m, a: m.cos(a), np.cos),
+        (lambda m, a: m.tanh(a), np.tanh),
+        (lambda m, a: m.sigmoid(a), lambda a: 1 / (1 + np.exp(-a))),
+        (lambda m, a: m.relu(a), lambda a: np.maximum(a, 0)),
+        (lambda m, a: m.exp(a), np.exp),
+        (lambda m, a: a.clamp(-1, 0.5), lambda a: np.clip(a, -1, 0.5)),
+        (lambda m, a: a.clamp(min=-0.3), lambda a: np.maximum(a, -0.3)),
+        (lambda m, a: a.clamp(max=0.3), lambda a: np.minimum(a, 0.3)),
+        (lambda m, a: m.clamp(a, -0.5, 0.5) * a, lambda a: np.clip(a, -0.5, 0.5) * a),
+        (lambda m, a: a * a, np.square),
+        (lambda m, a: a + a, lambda a: 2 * a),
+        (lambda m, a: a - a * 0.5, lambda a: a * 0.5),
+        (lambda m, a: a / a.abs().clamp(min=0.5), lambda a: a / np.maximum(np.abs(a), 0.5)),
+    ],
+)
+def test_unary(fn, ref):
+    check(fn, (3, 4), ref=ref)
+
+
+@pytest.mark.parametrize(
+    "fn,ref",
+    [
+        (lambda m, a: m.sqrt(a), np.sqrt),
+        (lambda m, a: m.rsqrt(a), lambda a: 1 / np.sqrt(a)),
+        (lambda m, a: m.log(a), np.log),
+        (lambda m, a: m.log1p(a), np.log1p),
+        (lambda m, a: a**0.5, np.sqrt),
+        (lambda m, a: a**-1.5, lambda a: a**-1.5),
+        (lambda m, a: 2**a, lambda a: 2**a),
+        (lambda m, a: 1 / a, lambda a: 1 / a),
+    ],
+)
+def test_unary_positive(fn, ref):
+    check(fn, (2, 5), ref=ref, positive=True)
+
+
+@pytest.mark.parametrize(
+    "fn,ref",
+    [
+        (lambda m, a: a.sign(), np.sign),
+        (lambda m, a: a.floor(), np.floor),
+        (lambda m, a: a.ceil(), np.ceil),
+        (lambda m, a: a.round(), np.round),
+        (lambda m, a: a // 0.7, lambda a: np.floor_divide(a, np.float32(0.7))),
+        (lambda m, a: a % 0.7, lambda a: np.remainder(a, np.float32(0.7))),
+    ],
+)
+def test_no_grad_ops(fn, ref):
+    check(fn, (4, 5), ref=ref, grad=False)
+
+
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "sign"])
+def test_piecewise_constant_ops_have_zero_grad(op):
+    x = nr.tensor([0.3, -1.7, 2.5], requires_grad=True)
+    y = getattr(x, op)()
+    if y.requires_grad:  # PyTorch records them, with a zero gradient
+        y.sum().backward()
+        assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    assert y.grad_fn is None or y.requires_grad
+
+
+def test_round_half_to_even():
+    assert nr.tensor([0.5, 1.5, 2.5, -0.5]).round().tolist() == [0.0, 2.0, 2.0, -0.0]
+
+
+@pytest.mark.parametrize("a,b", [([7, -7, 7, -7], [2, 2, -2, -2]), ([7.5, -7.5], [2.0, 2.0])])
+@pytest.mark.parametrize("op", ["__floordiv__", "__mod__"])
+@requires_torch
+def test_floordiv_mod_signs_match_torch(a, b, op):
+    n = getattr(nr.tensor(a), op)(nr.tensor(b))
+    t = getattr(torch.tensor(a), op)(torch.tensor(b))
+    assert n.tolist() == t.tolist() and str(n.dtype)[6:] == str(t.dtype)[6:]
+
+
+@pytest.mark.parametrize("op", ["__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"])
+@pytest.mark.parametrize("other", [0.5, "tensor", "row"])
+def test_comparisons_give_bool(op, other):
+    a = np.array([[0.2, 0.5, 0.9], [1.0, -1.0, 0.5]], dtype=np.float32)
+    o = {"tensor": a[::-1].copy(), "row": a[0]}.get(other, other)
+    x = nr.tensor(a)
+    y = getattr(x, op)(nr.tensor(o) if isinstance(o, np.ndarray) else o)
+    assert y.dtype is nr.bool and np.array_equal(y.numpy(), getattr(a, op)(o))
+
+
+def test_logical_ops_on_bool():
+    a, b = nr.tensor([True, True, False]), nr.tensor([True, False, False])
+    assert (a & b).tolist() == [True, False, False]
+    assert (a | b).tolist() == [True, True, False]
+    assert (a ^ b).tolist() == [False, True, False]
+    assert (~a).tolist() == [False, False, True]
+    assert (~a).dtype is nr.bool
+
+
+def test_bitwise_on_float_raises():
+    with pytest.raises(TypeError):
+        ~nr.tensor([1.0])
+
+
+def test_maximum_ties_split_gradient():
+    a = nr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = nr.tensor([1.0, 0.0, 5.0], requires_grad=True)
+    nr.maximum(a, b).sum().backward()
+    assert a.grad.tolist() == [0.5, 1.0, 0.0] and b.grad.tolist() == [0.5, 0.0, 1.0]
+
+
+def test_relu_gradient_at_zero_is_zero():
+    x = nr.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    x.relu().sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_abs_gradient_at_zero_is_zero():
+    x = nr.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    x.abs().sum().backward()
+    assert x.grad.tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_clamp_gradient_at_bounds_passes():
+    x = nr.tensor([-1.0, 0.0, 1.0, 2.0], requires_grad=True)
+    x.clamp(0.0, 1.0).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_where_with_scalar_branches():
+    x = nr.tensor([-1.0, 2.0], requires_grad=True)
+    y = nr.where(x > 0, x, 0.0)
+    y.sum().backward()
+    assert y.tolist() == [0.0, 2.0] and x.grad.tolist() == [0.0, 1.0] and y.dtype is nr.float32
+
+
+def test_where_needs_bool_condition():
+    with pytest.raises(RuntimeError, match="boolean"):
+        nr.where(nr.tensor([1.0]), nr.tensor([1.0]), nr.tensor([2.0]))
+
+
+def test_sigmoid_is_stable_for_large_inputs():
+    y = nr.tensor([-1000.0, 0.0, 1000.0]).sigmoid()
+    assert y.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_pow_zero_base_exponent_gradient_is_zero():
+    base = nr.tensor([0.0, 2.0], requires_grad=True)
+    e = nr.tensor([2.0, 3.0], requires_grad=True)
+    (base**e).sum().backward()
+    assert e.grad.tolist()[0] == 0.0 and np.isclose(e.grad.tolist()[1], 8 * np.log(2))
+
+
+def test_int_tensor_unary_float_ops_give_float32():
+    x = nr.tensor([1, 4, 9])
+    assert x.sqrt().dtype is nr.float32 and x.sqrt().tolist() == [1.0, 2.0, 3.0]
+    assert x.exp().dtype is nr.float32 and nr.sigmoid(x).dtype is nr.float32
+
+
+def test_int_division_is_true_division():
+    y = nr.tensor([1, 2, 3]) / 2
+    assert y.dtype is nr.float32 and y.tolist() == [0.5, 1.0, 1.5]
+    assert (2 / nr.tensor([4])).tolist() == [0.5]
+
+
+def test_float16_ops_stay_float16():
+    x = nr.tensor([1.0, 2.0], dtype=nr.float16)
+    for y in (x + 1, x * 2.5, x.exp(), x.sigmoid(), x / 3, x**2, x.sum(), x.mean()):
+        assert y.dtype is nr.float16
+
+
+def test_broadcast_mismatch_names_both_shapes():
+    with pytest.raises(RuntimeError, match=r"\[3, 4\].*\[5\]"):
+        nr.zeros(3, 4) + nr.zeros(5)
+
+
+def test_unary_and_binary_on_noncontiguous():
+    a = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    x = nr.tensor(a).t()
+    assert np.array_equal((x * 2).numpy(), a.T * 2)
+    assert np.array_equal(x.exp().numpy(), np.exp(a.T))
