@@ -356,7 +356,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``Dropout`` active, ``BatchNorm`` uses batch statistics)."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise ValueError("training mode is expected to be boolean")  # noqa: TRY004 - as PyTorch
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self

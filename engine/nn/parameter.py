@@ -27,7 +27,7 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from ..creation import empty  # noqa: PLC0415
+            from ..creation import empty
 
             data = empty(0)
         if not isinstance(data, Tensor):

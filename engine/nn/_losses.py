@@ -1,0 +1,274 @@
+"""Loss Functions on raw arrays, each one node that applies its own reduction.
+
+Cross-entropy is fused (log-softmax + NLL in one node; backward ``softmax - onehot``) for speed and
+numerical stability: the log-sum-exp is shifted by the row maximum, and ``softmax`` is kept from the
+forward pass instead of being recomputed.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import to_numpy, xp_of
+
+
+def reduce_loss(loss, reduction):
+    xp = xp_of(loss)
+    if reduction == "mean":
+        return xp.asarray(loss.mean())
+    if reduction == "sum":
+        return xp.asarray(loss.sum())
+    return loss
+
+
+def _grad_scale(g, reduction, n):
+    """The upstream gradient as a factor for each element of an unreduced loss."""
+    return g / n if reduction == "mean" else g
+
+
+def classes_last(x):
+    """(N, C, d1, ...) -> (N*d1*..., C) and (C,) -> (1, C); 2-D input is returned as is."""
+    if x.ndim == 2:
+        return x
+    if x.ndim == 1:
+        return x[None]
+    return xp_of(x).moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def classes_back(g2, shape):
+    """Inverse of :func:`classes_last` for a gradient."""
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    return xp_of(g2).moveaxis(g2.reshape(moved), -1, 1)
+
+
+def check_targets(t, valid, n_classes):
+    """PyTorch's ``Target 5 is out of bounds.`` for a class index outside [0, C)."""
+    bad = valid & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        first = int(to_numpy(t[bad].reshape(-1)[:1])[0])
+        raise IndexError(f"Target {first} is out of bounds.")
+
+
+def _softmax_rows(x2):
+    """Row softmax and log-sum-exp of an (M, C) array, with the max shift."""
+    xp = xp_of(x2)
+    m = x2.max(axis=1, keepdims=True)
+    p = x2 - m
+    xp.exp(p, out=p)
+    s = p.sum(axis=1, keepdims=True)
+    p /= s
+    lse = xp.log(s)
+    lse += m
+    return p, lse[:, 0]
+
+
+class CrossEntropy(Function):
+    """Cross-entropy with class-index targets: ``weight``, ``ignore_index``, label smoothing.
+
+    Per sample, ``loss_i = -sum_c q_ic log p_ic`` with ``q_ic = (1-eps) w_t [c = t] + eps/C w_c``
+    (zero for an ignored target); ``mean`` divides by the summed target weights of non-ignored
+    samples, as PyTorch does.
+    """
+
+    def forward(self, x, target, weight, *, ignore_index, label_smoothing, reduction):
+        xp = xp_of(x)
+        x2 = classes_last(x)
+        m, c = x2.shape
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        check_targets(t, valid, c)
+        ts = xp.where(valid, t, 0)
+        p, lse = _softmax_rows(x2)
+        rows = xp.arange(m)
+        q_t = valid.astype(x.dtype)
+        if weight is not None:
+            q_t *= weight[ts]
+        eps = label_smoothing
+        loss = (x2[rows, ts] - lse) * q_t
+        loss *= -(1 - eps)
+        if eps:
+            wsum = float(weight.sum()) if weight is not None else c
+            wlogp = (x2 @ weight if weight is not None else x2.sum(axis=1)) - lse * wsum
+            loss -= (eps / c) * wlogp * valid
+            self.wsum = wsum
+        self.total = q_t.sum() if reduction == "mean" else None
+        self.p, self.q_t, self.ts, self.valid, self.weight = p, q_t, ts, valid, weight
+        self.eps, self.reduction, self.x_shape = eps, reduction, x.shape
+        if reduction == "mean":
+            return xp.asarray(loss.sum() / self.total)
+        if reduction == "sum":
+            return xp.asarray(loss.sum())
+        return loss.reshape(target.shape)
+
+    def backward(self, g):
+        m, c = self.p.shape
+        coef = g / self.total if self.reduction == "mean" else g.reshape(-1)
+        coef = coef * self.valid if self.eps else coef
+        s = (1 - self.eps) * self.q_t
+        if self.eps:
+            s = s + (self.eps / c) * self.wsum * self.valid
+        gx = self.p * (coef * s)[:, None]
+        rows = xp_of(g).arange(m)
+        gx[rows, self.ts] -= coef * (1 - self.eps) * self.q_t
+        if self.eps:
+            w = self.weight if self.weight is not None else 1
+            gx -= (coef * (self.eps / c))[:, None] * w
+        return classes_back(gx, self.x_shape), None, None
+
+
+class CrossEntropyProbs(Function):
+    """Cross-entropy with class-probability targets of the input's shape; ``mean`` divides by
+    the number of samples."""
+
+    def forward(self, x, target, weight, *, label_smoothing, reduction):
+        x2, t2 = classes_last(x), classes_last(target)
+        c = x2.shape[1]
+        p, lse = _softmax_rows(x2)
+        if label_smoothing:
+            t2 = t2 * (1 - label_smoothing) + label_smoothing / c
+        a = t2 * weight if weight is not None else t2
+        logp = x2 - lse[:, None]
+        loss = -(a * logp).sum(axis=1)
+        self.p, self.a, self.logp, self.weight = p, a, logp, weight
+        self.eps, self.reduction, self.x_shape = label_smoothing, reduction, x.shape
+        self.n = x2.shape[0]
+        if reduction == "none":
+            return loss.reshape(x.shape[:1] + x.shape[2:]) if x.ndim > 1 else loss.reshape(())
+        return reduce_loss(loss, reduction)
+
+    def backward(self, g):
+        nx, nt, _ = self.needs_input_grad
+        coef = _grad_scale(g, self.reduction, self.n).reshape(-1, 1)
+        gx = gt = None
+        if nx:
+            gx = classes_back(
+                coef * (self.a.sum(axis=1, keepdims=True) * self.p - self.a), self.x_shape
+            )
+        if nt:
+            w = self.weight if self.weight is not None else 1
+            gt = classes_back(-(1 - self.eps) * coef * w * self.logp, self.x_shape)
+        return gx, gt, None
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities (N, C, d1, ...) at class-index targets."""
+
+    def forward(self, x, target, weight, *, ignore_index, reduction):
+        xp = xp_of(x)
+        x2 = classes_last(x)
+        m, c = x2.shape
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        check_targets(t, valid, c)
+        ts = xp.where(valid, t, 0)
+        w = valid.astype(x.dtype)
+        if weight is not None:
+            w *= weight[ts]
+        loss = -x2[xp.arange(m), ts] * w
+        self.w, self.ts, self.reduction, self.x_shape, self.m = w, ts, reduction, x.shape, (m, c)
+        if reduction == "mean":
+            self.total = w.sum()
+            return xp.asarray(loss.sum() / self.total)
+        if reduction == "sum":
+            return xp.asarray(loss.sum())
+        return loss.reshape(target.shape)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        m, c = self.m
+        coef = g / self.total if self.reduction == "mean" else g.reshape(-1)
+        gx = xp.zeros((m, c), dtype=g.dtype)
+        gx[xp.arange(m), self.ts] = -coef * self.w
+        return classes_back(gx, self.x_shape), None, None
+
+
+class PointwiseLoss(Function):
+    """``mse``, ``l1``, ``huber`` (delta) and ``smooth_l1`` (beta) of ``x - t``, reduced."""
+
+    def forward(self, x, t, *, kind, param, reduction):
+        xp = xp_of(x)
+        d = x - t
+        self.d, self.kind, self.param, self.reduction = d, kind, param, reduction
+        if kind == "mse":
+            loss = d * d
+        elif kind == "l1":
+            loss = xp.abs(d)
+        else:
+            a = xp.abs(d)
+            if kind == "huber":
+                loss = xp.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
+            else:
+                loss = xp.where(a < param, 0.5 * d * d / param, a - 0.5 * param)
+            loss = loss.astype(d.dtype, copy=False)
+        return reduce_loss(loss, reduction)
+
+    def backward(self, g):
+        xp, d, param = xp_of(g), self.d, self.param
+        if self.kind == "mse":
+            dd = 2 * d
+        elif self.kind == "l1":
+            dd = xp.sign(d)
+        elif self.kind == "huber":
+            dd = xp.clip(d, -param, param)
+        else:
+            dd = xp.clip(d / param, -1, 1)
+        dd *= _grad_scale(g, self.reduction, d.size)
+        nx, nt = self.needs_input_grad
+        return (dd if nx else None), (-dd if nt else None)
+
+
+class BinaryCrossEntropy(Function):
+    """``-w (t log x + (1-t) log(1-x))`` with each log clamped to >= -100, as PyTorch."""
+
+    def forward(self, x, t, weight, *, reduction):
+        xp = xp_of(x)
+        if ((x < 0) | (x > 1)).any():
+            raise RuntimeError("all elements of input should be between 0 and 1")
+        log_x = xp.maximum(xp.log(x), -100)
+        log_1mx = xp.maximum(xp.log1p(-x), -100)
+        loss = -(t * (log_x - log_1mx) + log_1mx)
+        if weight is not None:
+            loss = loss * weight
+        self.x, self.t, self.weight, self.reduction, self.n = x, t, weight, reduction, loss.size
+        return reduce_loss(loss, reduction)
+
+    def backward(self, g):
+        xp, x, t = xp_of(g), self.x, self.t
+        nx, nt, _ = self.needs_input_grad
+        scale = _grad_scale(g, self.reduction, self.n)
+        if self.weight is not None:
+            scale = scale * self.weight
+        gx = scale * (x - t) / xp.maximum((1 - x) * x, 1e-12) if nx else None
+        gt = scale * (xp.log1p(-x) - xp.log(x)) if nt else None
+        return gx, gt, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """``w ((1-t) x + (1 + (pw-1) t) softplus(-x))``: stable for any logit ``x``."""
+
+    def forward(self, x, t, weight, pos_weight, *, reduction):
+        xp = xp_of(x)
+        sp = xp.log1p(xp.exp(-xp.abs(x)))
+        sp += xp.maximum(-x, 0)  # softplus(-x) = -log(sigmoid(x))
+        lw = 1 + (pos_weight - 1) * t if pos_weight is not None else None
+        loss = (1 - t) * x + (sp if lw is None else lw * sp)
+        if weight is not None:
+            loss = loss * weight
+        self.x, self.t, self.sp, self.lw, self.pos_weight = x, t, sp, lw, pos_weight
+        self.weight, self.reduction, self.n = weight, reduction, loss.size
+        return reduce_loss(loss, reduction)
+
+    def backward(self, g):
+        xp, x, t = xp_of(g), self.x, self.t
+        nx, nt = self.needs_input_grad[:2]
+        scale = _grad_scale(g, self.reduction, self.n)
+        if self.weight is not None:
+            scale = scale * self.weight
+        gx = gt = None
+        if nx:
+            sig_neg = xp.exp(-(self.sp + x))  # sigmoid(-x), from softplus(x) = softplus(-x) + x
+            gx = scale * ((1 - t) - (sig_neg if self.lw is None else self.lw * sig_neg))
+        if nt:
+            gt = scale * (-x if self.pos_weight is None else (self.pos_weight - 1) * self.sp - x)
+        return gx, gt, None, None
