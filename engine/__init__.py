@@ -33,3 +33,5 @@ half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
 __version__ = "0.1.0"
+from . import utils
+from .serialization import load, save
