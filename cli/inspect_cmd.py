@@ -227,11 +227,16 @@ def _lint_targets(warn, loss, output_shape, data: DataInfo, last_path, last_line
             message = f"{loss} is for two classes; the dataset has {k}: use CrossEntropyLoss"
             warn("binary-loss-on-multiclass", ("loss",), message)
         elif loss in LABEL_LOSSES and out != (k,):
-            width = f"{out[0]} values per sample" if len(out) == 1 else f"shape {out}"
-            message = (
-                f"the model outputs {width} but {loss} on {k} classes needs ({k},): make the last "
-                f"layer output {k} values"
-            )
+            if len(out) == 1:
+                message = (
+                    f"the model outputs {out[0]} values per sample but {loss} on {k} classes needs "
+                    f"{k}: set the last layer's output size to {k}"
+                )
+            else:
+                message = (
+                    f"the model outputs shape {out} per sample but {loss} on {k} classes needs "
+                    f"({k},): add Flatten before the first Linear"
+                )
             warn("output-width-mismatch", last_path, message, last_line)
     else:
         if loss in LABEL_LOSSES:
