@@ -173,6 +173,8 @@ def load(f, map_location=None, *, weights_only=True, mmap=None):
             ``nr.device``), a dict mapping the saved location (``'cpu'``) to a device, or a
             callable ``fn(tensor, 'cpu')`` returning the tensor to use (or None to keep it).
             Default: the CPU.
+        weights_only, mmap: accepted for compatibility with ``torch.load``; files are always
+            read as data only, into memory.
 
     Raises:
         SerializationError: the file is empty, truncated, corrupt, or not a safetensors file

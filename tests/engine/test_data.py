@@ -365,6 +365,10 @@ def test_argument_errors():
         DataLoader(ds, batch_sampler=[[0]], batch_size=2)
     with pytest.raises(ValueError, match="num_workers option should be non-negative"):
         DataLoader(ds, num_workers=-1)
+    with pytest.raises(
+        ValueError, match="prefetch_factor option could only be specified in multiprocessing"
+    ):
+        DataLoader(ds, prefetch_factor=2)
     with pytest.raises(ValueError, match="persistent_workers option needs num_workers > 0"):
         DataLoader(ds, persistent_workers=True)
     with pytest.raises(ValueError, match="batch_size=None option disables auto-batching"):
@@ -413,6 +417,7 @@ def _assert_same_epochs(a, b):
 
 def test_workers_give_the_same_batches_in_order():
     ds = Squares(23)
+    assert len(iter(DataLoader(ds, batch_size=3, num_workers=2))) == 8
     _assert_same_epochs(
         _epochs(DataLoader(ds, batch_size=3, num_workers=2)), _epochs(DataLoader(ds, batch_size=3))
     )

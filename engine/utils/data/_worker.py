@@ -170,7 +170,7 @@ class MultiProcessIter:
     def __init__(self, loader, fetch, base_seed: int):
         self._n = loader.num_workers
         self._timeout = loader.timeout
-        self._prefetch = loader.prefetch_factor or 2
+        self._prefetch = loader.prefetch_factor
         self._persistent = loader.persistent_workers
         self._epoch = -1
         ctx = _context(loader.multiprocessing_context)
@@ -200,7 +200,8 @@ class MultiProcessIter:
     def _reset(self, loader):
         """Start a new epoch (also on persistent workers); results of an old epoch are dropped."""
         self._epoch += 1
-        self._tasks = iter(loader._index_sampler)
+        self._sampler = loader._index_sampler
+        self._tasks = iter(self._sampler)
         self._sent = self._received = 0
         self._exhausted = False
         for _ in range(self._prefetch * self._n):
@@ -219,6 +220,9 @@ class MultiProcessIter:
 
     def __iter__(self):
         return self
+
+    def __len__(self) -> int:
+        return len(self._sampler)
 
     def __next__(self):
         if self._conns is None or self._received == self._sent:
