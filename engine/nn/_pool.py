@@ -40,6 +40,15 @@ class _Geometry:
                     slice(q, q + sw * (self.ow - 1) + 1, sw),
                 )
 
+    def first_real_offsets(self):
+        """``(OH, OW)``: the kernel offset of each window's first input that is not padding."""
+        np = backend.np
+        (sh, sw), (dh, dw), (kw,) = self.stride, self.dilation, self.kernel[1:]
+        start_h = np.arange(self.oh) * sh - self.pads[0]
+        start_w = np.arange(self.ow) * sw - self.pads[2]
+        i0, j0 = np.maximum(-(start_h // dh), 0), np.maximum(-(start_w // dw), 0)
+        return i0[:, None] * kw + j0[None, :]
+
     def crop(self, gxpad, h, w):
         top, _, left, _ = self.pads
         if gxpad.shape[-2:] == (h, w):
@@ -139,6 +148,12 @@ class MaxPool2DWithIndices(Function):
             xp.maximum(out, v, out=out)  # propagates NaN like PyTorch's max
             # offsets only grow, so "arg = k where taken" is a max: no slow masked write
             xp.maximum(arg, take.astype(idx_dtype) * idx_dtype(k), out=arg)
+        if floating and (geom.pads[0] or geom.pads[2]):
+            # a window whose real inputs are all -inf points at the first of them, never at the
+            # padding (PyTorch's rule)
+            first = geom.first_real_offsets().astype(idx_dtype)
+            first = backend.to_device(first, backend.device_of(x))
+            arg = xp.where(out == low, first, arg)
         self.arg, self.geom, self.pad_shape, self.hw = arg, geom, xpad.shape, x.shape[-2:]
         if indices_out is not None:
             indices_out.append(self._flat_indices(xp))
