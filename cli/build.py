@@ -3,7 +3,7 @@
     model, layers = build_model(cfg.model, dataset.sample_shape, config=cfg)
     loss_fn = build_loss(cfg.loss, config=cfg)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), config=cfg)
-    schedule = build_scheduler(cfg.scheduler, optimizer, steps_per_epoch, cfg.train.epochs, config=cfg)
+    schedule = build_scheduler(cfg.scheduler, optimizer, steps_per_epoch, epochs, config=cfg)
 
 Names resolve in ``nr.nn`` (layers, losses), ``nr.optim`` and ``nr.optim.lr_scheduler``. A name
 written as an import path, ``mypkg.models:Net``, is imported with `importlib` and so **runs Python
@@ -29,6 +29,7 @@ import nnrun.engine as nr
 import nnrun.engine.nn
 import nnrun.engine.optim  # noqa: F401
 
+from .config_fields import infer_mode
 from .config_yaml import line_of
 from .errors import ConfigError, Problem
 
@@ -278,7 +279,7 @@ def _check_module(obj, label: str, path: tuple, where: _Where, line) -> None:
         raise where.error(path, message, line)
 
 
-# --- loss, optimizer, scheduler ---------------------------------------------------------------------
+# --- loss, optimizer, scheduler -------------------------------------------------------------------
 
 
 def build_loss(loss_spec, *, config=None):
@@ -357,8 +358,6 @@ def build_scheduler(
         if explicit and interval == "step":
             message = "ReduceLROnPlateau steps on a validation metric, once per epoch; remove it"
             raise where.error((*path, "interval"), message)
-        from .config_fields import infer_mode
-
         monitor = keywords.pop("monitor", "val_loss")
         if "mode" not in keywords:
             keywords["mode"] = infer_mode(monitor) or "min"
@@ -379,7 +378,7 @@ def build_scheduler(
     return Schedule(scheduler, interval, monitor)
 
 
-# --- shared helpers ---------------------------------------------------------------------------------
+# --- shared helpers -------------------------------------------------------------------------------
 
 
 def _construct(cls, label, positional, keywords, path, where, line, *, arg_path=None, skip=0):

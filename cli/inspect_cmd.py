@@ -137,7 +137,7 @@ def inspect_config(config: Config) -> dict[str, Any]:
     return config.to_dict()
 
 
-# --- lint ------------------------------------------------------------------------------------------
+# --- lint -----------------------------------------------------------------------------------------
 
 
 def lint(config: Config, layers: list[LayerInfo], data: DataInfo) -> list[dict[str, Any]]:
@@ -290,7 +290,7 @@ def _dotted(path: tuple) -> str:
     return ".".join(str(p) for p in path)
 
 
-# --- rendering -------------------------------------------------------------------------------------
+# --- rendering ------------------------------------------------------------------------------------
 
 
 def render_shapes(result: dict[str, Any], console: Console) -> None:

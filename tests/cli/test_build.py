@@ -205,7 +205,7 @@ def test_same_seed_builds_the_same_weights():
         assert bool((a == b).all()), k
 
 
-# --- model errors -----------------------------------------------------------------------------------
+# --- model errors ---------------------------------------------------------------------------------
 
 
 def test_unknown_layer_names_index_line_and_suggestion():
@@ -252,7 +252,8 @@ def test_constructor_value_errors_keep_pytorchs_message_at_the_layer():
 
 def test_shape_mismatch_names_index_type_both_shapes_and_line():
     text = config_with_layers(
-        "- Flatten\n- Linear: {out_features: 100}\n- ReLU\n- Linear: {in_features: 64, out_features: 10}\n"
+        "- Flatten\n- Linear: {out_features: 100}\n- ReLU\n"
+        "- Linear: {in_features: 64, out_features: 10}\n"
     )
     cfg = parse_config(text, "run.yaml")
     message = error_of(build_model, cfg.model, DIGITS, batch_size=32, config=cfg)
@@ -285,7 +286,7 @@ def test_errors_without_a_config_name_the_layer_line():
     assert message.startswith("elsewhere.yaml:7: model.layers.1: unknown layer")
 
 
-# --- custom modules ---------------------------------------------------------------------------------
+# --- custom modules -------------------------------------------------------------------------------
 
 BLOCK = """\
 import nnrun.engine as nr
@@ -399,7 +400,7 @@ def test_custom_modules_are_found_beside_the_config_file(tmp_path):
     assert str(tmp_path) not in sys.path
 
 
-# --- loss, optimizer, scheduler ------------------------------------------------------------------------
+# --- loss, optimizer, scheduler -------------------------------------------------------------------
 
 
 def parts(extra: str) -> object:

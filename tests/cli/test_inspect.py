@@ -62,7 +62,7 @@ def edited(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-# --- the table as data -------------------------------------------------------------------------------
+# --- the table as data ----------------------------------------------------------------------------
 
 
 def test_design_example_summary():
@@ -175,7 +175,7 @@ def test_dataset_files_are_found_beside_the_config(tmp_path):
     assert result["layers"][1]["params"] == 5 * 128 + 128
 
 
-# --- lint: each warning fires on the bug and not on the fix -------------------------------------------------
+# --- lint: each warning fires on the bug and not on the fix ---------------------------------------
 
 LAST = "    - Linear: {out_features: 10}\n"
 CE = "loss: CrossEntropyLoss\n"
@@ -303,6 +303,7 @@ def test_missing_flatten_gives_an_output_shape_warning():
             "scheduler: {name: ReduceLROnPlateau, monitor: val_accuracy}\n",
         ),
     ],
+    ids=["checkpoint-accuracy-min", "checkpoint-loss-max", "early-stopping", "plateau"],
 )
 def test_monitor_mode_mismatch(section, bug, fix):
     base = edited(DESIGN_EXAMPLE, "train: {epochs: 10}\n", "")
@@ -325,7 +326,7 @@ def test_batchnorm_with_batch_size_one():
     assert codes(edited(DESIGN_EXAMPLE, "batch_size: 32", "batch_size: 1")) == []
 
 
-# --- rendering and the resolved config ----------------------------------------------------------------
+# --- rendering and the resolved config ------------------------------------------------------------
 
 
 def test_render_shapes_prints_the_table_totals_memory_and_warnings():
