@@ -11,30 +11,27 @@ Every problem is reported at once as a `ConfigError` whose lines read
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
-import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from .config_data import DataSpec, FileSpec
+from .config_errors import did_you_mean, dotted, explain, field_names, key_problems, model_at, show
+from .config_fields import infer_mode
+from .config_model import LayerSpec, ModelSpec, parse_layer
 from .config_schema import (
     Bound,
     CheckpointSpec,
     Config,
-    DataSpec,
     EarlyStopping,
-    FileSpec,
-    LayerSpec,
     LossSpec,
-    ModelSpec,
     OptimizerSpec,
     SchedulerSpec,
     TrainSpec,
-    infer_mode,
 )
 from .config_yaml import dump_yaml, line_of, parse_scalar, read_yaml
 from .errors import ConfigError, Problem
@@ -51,6 +48,7 @@ __all__ = [
     "LossSpec",
     "ModelSpec",
     "OptimizerSpec",
+    "Problem",
     "SchedulerSpec",
     "TrainSpec",
     "apply_overrides",
@@ -58,10 +56,10 @@ __all__ = [
     "infer_mode",
     "load_config",
     "parse_config",
+    "parse_layer",
 ]
 
 OVERRIDE = "--set"  # the "file" of problems with keys given on the command line
-_PYDANTIC_TAG = re.compile(r"^<.*>$|^[\w-]*\[.*\]$")  # our union tags, pydantic's "[key]" etc.
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
@@ -96,7 +94,7 @@ def parse_config(
         data, lines = config, {}
     else:
         raise ConfigError(
-            Problem(source, None, "", f"expected YAML text or a mapping, got {_show(config)}")
+            Problem(source, None, "", f"expected YAML text or a mapping, got {show(config)}")
         )
     return _validate(data, source, lines, overrides, default_name="run")
 
@@ -142,7 +140,9 @@ def _set(node: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
             if last:
                 here[part] = value
                 return
-            if isinstance(here[part], str):
+            if here[part] is None:
+                here[part] = {}
+            elif isinstance(here[part], str):
                 here[part] = _expand_shorthand(path + [part], here[part], parts[depth + 1])
             here = here[part]
         elif isinstance(here, list):
@@ -164,7 +164,7 @@ def _set(node: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
             here = here[index]
         else:
             where = ".".join(path)
-            raise _override_error(key, f"{where} is {_show(here)}, which has no key {part!r}")
+            raise _override_error(key, f"{where} is {show(here)}, which has no key {part!r}")
 
 
 def _expand_shorthand(path: list[str], value: str, next_key: str) -> Any:
@@ -177,13 +177,13 @@ def _expand_shorthand(path: list[str], value: str, next_key: str) -> Any:
 
 
 def _check_new_key(path: list[str], part: str, key: str) -> None:
-    model = _model_at(path)
+    model = model_at(path)
     if model is None or model.model_config.get("extra") != "forbid":
         return
-    allowed = _field_names(model)
+    allowed = field_names(model)
     if part not in allowed:
         where = ".".join(path) or "the top level"
-        message = f"{where} has no key {part!r}{_did_you_mean(part, allowed)}"
+        message = f"{where} has no key {part!r}{did_you_mean(part, allowed)}"
         raise _override_error(key, message)
 
 
@@ -204,16 +204,21 @@ def _validate(
 ) -> Config:
     if data is None:
         raise ConfigError(
-            Problem(source, None, "", "the config is empty; see DESIGN.md for an example")
+            Problem(
+                source,
+                None,
+                "",
+                "the config is empty; it needs data:, model:, loss: and optimizer:",
+            )
         )
     if not isinstance(data, Mapping):
         message = (
-            f"the top level must be a mapping of sections (data:, model:, ...), got {_show(data)}"
+            f"the top level must be a mapping of sections (data:, model:, ...), got {show(data)}"
         )
         raise ConfigError(Problem(source, line_of(lines, ()), "", message))
     overrides = list(overrides)
     data = apply_overrides(data, overrides) if overrides else dict(data)
-    overridden = [tuple(o.partition("=")[0].strip().split(".")) for o in overrides]
+    overridden = [tuple(p.strip() for p in o.partition("=")[0].split(".")) for o in overrides]
     data.setdefault("name", default_name)
 
     def locate(path: tuple) -> tuple[str, int | None]:
@@ -223,15 +228,14 @@ def _validate(
         return source, line_of(lines, parts) if lines else None
 
     problems = [
-        Problem(*locate(path), _dotted(path), message) for path, message in _key_problems(data)
+        Problem(*locate(path), dotted(path), message) for path, message in key_problems(data)
     ]
     if not problems:
         try:
             config = Config.model_validate(data)
         except ValidationError as e:
             problems = [
-                Problem(*locate(path), _dotted(path), message)
-                for path, message in _explain(e, data)
+                Problem(*locate(path), dotted(path), message) for path, message in explain(e, data)
             ]
         except RecursionError:
             problems = [Problem(source, None, "", "the config is nested too deeply")]
@@ -244,153 +248,3 @@ def _validate(
         from_file = locate(("model", "layers", i))[0] == source
         layer.line = lines.get(("model", "layers", str(i))) if from_file else None
     return config
-
-
-def _key_problems(data: Any) -> list[tuple[tuple, str]]:
-    """Keys that are not strings, and containers that contain themselves."""
-    problems: list[tuple[tuple, str]] = []
-    done: set[int] = set()
-    on_path: set[int] = set()
-    stack: list[tuple[Any, tuple, bool]] = [(data, (), False)]
-    while stack:
-        node, path, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(node))
-            done.add(id(node))
-            continue
-        if not isinstance(node, (dict, list, tuple)) or id(node) in done:
-            continue
-        if id(node) in on_path:
-            problems.append((path, "this value contains itself"))
-            continue
-        on_path.add(id(node))
-        stack.append((node, path, True))
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in items:
-            if isinstance(node, dict) and not isinstance(key, str):
-                problems.append(((*path, key), f"keys must be strings, got {_show(key)}; quote it"))
-            else:
-                stack.append((value, (*path, key), False))
-    return problems
-
-
-def _explain(error: ValidationError, data: Any) -> list[tuple[tuple, str]]:
-    """(path, message) for each pydantic error, with paths as the user wrote them."""
-    errors = [(_user_path(err["loc"], data), err) for err in error.errors(include_url=False)]
-    unknown = {
-        path: _unknown_key(path) for (path, _), err in errors if err["type"] == "extra_forbidden"
-    }
-    suggested = {path[:-1] + (s,) for path, (_, s) in unknown.items() if s}
-    explained = []
-    for (path, parent), err in errors:
-        kind, message = err["type"], err["msg"]
-        if kind == "extra_forbidden":
-            message = unknown[path][0]
-        elif kind == "missing":
-            if path in suggested:  # already said: "unknown key 'optimzer'; did you mean ...?"
-                continue
-            message = f"required key {path[-1]!r} is missing" if path else "required"
-            siblings = [k for k in parent if isinstance(k, str)] if isinstance(parent, dict) else []
-            typo = difflib.get_close_matches(str(path[-1]) if path else "", siblings, n=1)
-            if typo:
-                message += f" (is {typo[0]!r} a typo?)"
-        elif kind in ("value_error", "assertion_error"):
-            message = message.split(", ", 1)[-1]
-        else:
-            message = re.sub(r"a valid dictionary( or instance of \w+)?", "a mapping", message)
-            message = message.replace("Input should be", "should be")
-            if "input" in err and kind not in ("dataset_type", "recursion_loop"):
-                message += f", got {_show(err['input'])}"
-        explained.append((path, message))
-    return explained
-
-
-def _user_path(loc: tuple, data: Any) -> tuple[tuple, Any]:
-    """Drop the parts of pydantic's ``loc`` that are not in the data (union tags); return the
-    path and the parent mapping of its last part (for typo hints)."""
-    path: list = []
-    here, parent = data, None
-    for part in loc:
-        is_key = isinstance(here, dict) and part in here
-        is_index = (
-            isinstance(here, list) and isinstance(part, int) and -len(here) <= part < len(here)
-        )
-        if not (is_key or is_index) and isinstance(part, str) and _PYDANTIC_TAG.match(part):
-            continue
-        path.append(part)
-        parent, here = here, (here[part] if is_key or is_index else None)
-    return tuple(path), parent
-
-
-def _unknown_key(path: tuple) -> tuple[str, str | None]:
-    """The message for an unknown key, and the key it is probably a typo of."""
-    key = str(path[-1]) if path else "?"
-    model = _model_at([str(p) for p in path[:-1]])
-    allowed = _field_names(model) if model else []
-    close = _closest(key, allowed)
-    message = f"unknown key {key!r}" + _did_you_mean(key, allowed)
-    if model is DataSpec and not close:
-        message += " (arguments of a built-in dataset go under data.args)"
-    elif allowed and not close:
-        message += "; expected one of " + ", ".join(allowed)
-    return message, close
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = _closest(word, choices)
-    return f"; did you mean {close!r}?" if close else ""
-
-
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _model_at(path: Iterable[str]) -> type[BaseModel] | None:
-    """The section model found at a raw key path (``["train", "early_stopping"]``), if any."""
-    tp: Any = Config
-    for part in path:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            fields = {f.alias or n: f for n, f in tp.model_fields.items()}
-            if part not in fields:
-                return None
-            tp = fields[part].annotation
-        elif get_origin(tp) in (list, dict):
-            tp = get_args(tp)[-1]
-        else:
-            return None
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _unwrap(tp: Any) -> Any:
-    """The one model or container inside ``Annotated[...]`` and ``X | None``."""
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            members = [_unwrap(a) for a in get_args(tp) if a is not type(None)]
-            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-            if len(models) == 1:
-                return models[0]
-            if len(members) != 1:
-                return tp
-            tp = members[0]
-        else:
-            return tp
-
-
-def _dotted(path: tuple) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{text} ({type(value).__name__})" if not isinstance(value, (str, int, float)) else text

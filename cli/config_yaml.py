@@ -34,7 +34,15 @@ for _cls in (ConfigLoader, ConfigDumper):
     # add_implicit_resolver copies the class's resolver table first, so SafeLoader is unchanged.
     _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, _FLOAT_FIRST_CHARS)
 
-Path = tuple  # a key path: str keys and int list indices
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    # PyYAML writes NEL and the Unicode line separators raw and reads them back as line breaks;
+    # double quotes escape them.
+    style = '"' if any(c in text for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+ConfigDumper.add_representer(str, _represent_str)
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
@@ -44,7 +52,12 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     Raises `ConfigError` for malformed YAML (with yaml's line and column), several documents,
     duplicate keys, recursive aliases and alias bombs.
     """
-    loader = ConfigLoader(text)
+    try:
+        loader = ConfigLoader(text)
+    except yaml.reader.ReaderError as e:  # a control character; found before any parsing
+        line = text.count("\n", 0, e.position) + 1
+        message = f"invalid YAML: character {e.character:#04x} is not allowed ({e.reason})"
+        raise ConfigError(Problem(source, line, "", message)) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -69,7 +82,7 @@ def parse_scalar(text: str) -> Any:
     try:
         return yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as e:
-        detail = getattr(e, "problem", None) or str(e)
+        detail = getattr(e, "problem", None) or getattr(e, "reason", None) or str(e)
         raise ValueError(f"cannot read {text!r} as a YAML value: {detail}") from None
     except RecursionError:
         raise ValueError(f"cannot read {text[:40]!r}...: nested too deeply") from None
@@ -80,7 +93,7 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=ConfigDumper, sort_keys=False, allow_unicode=True)
 
 
-def line_of(lines: dict[tuple[str, ...], int], path: Path) -> int | None:
+def line_of(lines: dict[tuple[str, ...], int], path: tuple) -> int | None:
     """The line of ``path``, or of its closest ancestor that has one (a missing key: its section)."""
     key = tuple(str(p) for p in path)
     while key:
@@ -93,7 +106,9 @@ def line_of(lines: dict[tuple[str, ...], int], path: Path) -> int | None:
 def _yaml_problem(e: yaml.MarkedYAMLError, source: str) -> Problem:
     mark = e.problem_mark or e.context_mark
     message = e.problem or e.context or "malformed"
-    if e.context and e.problem:
+    if e.context and e.problem and e.problem.startswith("but "):  # "expected X" + "but found Y"
+        message = f"{e.context}, {e.problem}"
+    elif e.context and e.problem:
         message += f" ({e.context}"
         if e.context_mark and mark and e.context_mark.line != mark.line:
             message += f" started at line {e.context_mark.line + 1}"
