@@ -35,3 +35,4 @@ short, int, long = int16, int32, int64
 __version__ = "0.1.0"
 from . import utils
 from .serialization import load, save
+from . import optim
