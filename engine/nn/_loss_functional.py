@@ -6,9 +6,9 @@ from __future__ import annotations
 import warnings
 
 from .. import backend
-from ..ops.api import _torch_type_name
 from ..tensor import Tensor
 from . import _losses as L
+from .module import dtype_name
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -151,7 +151,7 @@ def _check_index_target(input, target):
             raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
     if target.dtype not in (backend.int64, backend.uint8):
         raise RuntimeError(
-            f"expected target dtype to be Long or Byte, but got {_torch_type_name(target.dtype)}"
+            f"expected target dtype to be Long or Byte, but got {dtype_name(target.dtype)}"
         )
 
 
@@ -176,8 +176,7 @@ def cross_entropy(
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if not input.dtype.is_floating_point:
         raise RuntimeError(
-            f'"log_softmax_lastdim_kernel_impl" not implemented for '
-            f"'{_torch_type_name(input.dtype)}'"
+            f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{dtype_name(input.dtype)}'"
         )
     n_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
     w = _class_weight(weight, input, n_classes)
@@ -185,7 +184,7 @@ def cross_entropy(
         if not target.dtype.is_floating_point:
             raise RuntimeError(
                 "Expected floating point type for target with class "
-                f"probabilities, got {_torch_type_name(target.dtype)}"
+                f"probabilities, got {dtype_name(target.dtype)}"
             )
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")

@@ -7,8 +7,29 @@ forward pass instead of being recomputed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 from ..autograd import Function
 from ..backend import to_numpy, xp_of
+
+
+def quiet(method):
+    """Silence NumPy's divide/invalid warnings: PyTorch returns nan/inf here without a word
+    (an all-ignored mean is 0/0, BCE of a 0 or 1 probability takes log(0))."""
+
+    @functools.wraps(method)
+    def wrapper(self, first, *args, **kwargs):
+        xp = xp_of(first)
+        ctx = (
+            xp.errstate(divide="ignore", invalid="ignore")
+            if hasattr(xp, "errstate")
+            else contextlib.nullcontext()
+        )
+        with ctx:
+            return method(self, first, *args, **kwargs)
+
+    return wrapper
 
 
 def reduce_loss(loss, reduction):
@@ -71,6 +92,7 @@ class CrossEntropy(Function):
     samples, as PyTorch does.
     """
 
+    @quiet
     def forward(self, x, target, weight, *, ignore_index, label_smoothing, reduction):
         xp = xp_of(x)
         x2 = classes_last(x)
@@ -101,6 +123,7 @@ class CrossEntropy(Function):
             return xp.asarray(loss.sum())
         return loss.reshape(target.shape)
 
+    @quiet
     def backward(self, g):
         m, c = self.p.shape
         coef = g / self.total if self.reduction == "mean" else g.reshape(-1)
@@ -154,6 +177,7 @@ class CrossEntropyProbs(Function):
 class NLLLoss(Function):
     """Negative log-likelihood of log-probabilities (N, C, d1, ...) at class-index targets."""
 
+    @quiet
     def forward(self, x, target, weight, *, ignore_index, reduction):
         xp = xp_of(x)
         x2 = classes_last(x)
@@ -174,6 +198,7 @@ class NLLLoss(Function):
             return xp.asarray(loss.sum())
         return loss.reshape(target.shape)
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
         m, c = self.m
@@ -221,6 +246,7 @@ class PointwiseLoss(Function):
 class BinaryCrossEntropy(Function):
     """``-w (t log x + (1-t) log(1-x))`` with each log clamped to >= -100, as PyTorch."""
 
+    @quiet
     def forward(self, x, t, weight, *, reduction):
         xp = xp_of(x)
         if ((x < 0) | (x > 1)).any():
@@ -233,6 +259,7 @@ class BinaryCrossEntropy(Function):
         self.x, self.t, self.weight, self.reduction, self.n = x, t, weight, reduction, loss.size
         return reduce_loss(loss, reduction)
 
+    @quiet
     def backward(self, g):
         xp, x, t = xp_of(g), self.x, self.t
         nx, nt, _ = self.needs_input_grad

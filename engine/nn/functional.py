@@ -8,7 +8,6 @@ import warnings
 
 from .. import backend
 from ..ops import api
-from ..ops.api import _torch_type_name
 from ..tensor import Tensor
 from . import _activations as A
 from . import _functions as _F
@@ -24,6 +23,7 @@ from ._loss_functional import (
     smooth_l1_loss,
 )
 from ._pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .module import dtype_name
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -225,7 +225,7 @@ def embedding(
     if input.dtype not in (backend.int64, backend.int32):
         raise RuntimeError(
             "Expected tensor for argument #1 'indices' to have one of the following scalar "
-            f"types: Long, Int; but got nnrun.{_torch_type_name(input.dtype)}Tensor instead "
+            f"types: Long, Int; but got nnrun.{dtype_name(input.dtype)}Tensor instead "
             "(while checking arguments for embedding)"
         )
     if sparse:

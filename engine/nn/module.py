@@ -10,11 +10,28 @@ from ..autograd import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
+_TYPE_NAMES = {
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def dtype_name(dt) -> str:
+    """PyTorch's scalar type name of a dtype (``Float``, ``Long``), as its messages print it."""
+    return _TYPE_NAMES[dt.name]
+
 
 def typename(obj) -> str:
     """PyTorch's ``torch.typename``: the name an error message uses for ``obj``."""
     if isinstance(obj, Tensor):
-        return f"nnrun.{obj.dtype.name}Tensor"
+        return f"nnrun.{dtype_name(obj.dtype)}Tensor"
     module = getattr(obj, "__module__", "") or ""
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if qualname is None:
