@@ -36,3 +36,4 @@ __version__ = "0.1.0"
 from . import utils
 from .serialization import load, save
 from . import optim
+from . import nn
