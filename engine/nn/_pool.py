@@ -136,18 +136,9 @@ class MaxPool2DWithIndices(Function):
         xpad = pad2d(x, *geom.pads, value=low)
         kk = geom.kernel[0] * geom.kernel[1]
         idx_dtype = backend.np.uint8 if kk <= 256 else backend.np.int32
-        out = arg = None
-        for k, sh, sw in geom.offsets():
-            v = xpad[..., sh, sw]
-            if out is None:
-                out, arg = v.copy(), xp.zeros(v.shape, idx_dtype)
-                continue
-            take = v > out
-            if floating:
-                take |= xp.isnan(v)
-            xp.maximum(out, v, out=out)  # propagates NaN like PyTorch's max
-            # offsets only grow, so "arg = k where taken" is a max: no slow masked write
-            xp.maximum(arg, take.astype(idx_dtype) * idx_dtype(k), out=arg)
+        out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=False)
+        if floating and xp.isnan(out).any():  # rare: redo with PyTorch's rule for NaN indices
+            out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=True)
         if floating and (geom.pads[0] or geom.pads[2]):
             # a window whose real inputs are all -inf points at the first of them, never at the
             # padding (PyTorch's rule)
@@ -180,6 +171,25 @@ class MaxPool2DWithIndices(Function):
             else:  # each input element is in at most one window
                 xp.multiply(hit, grad, out=gxpad[..., sh, sw])
         return geom.crop(gxpad, *self.hw)
+
+
+def _window_max(xp, xpad, geom, idx_dtype, nan_aware):
+    """Running max over the kernel offsets and the offset it came from (the first maximum; with
+    ``nan_aware``, the last NaN, as PyTorch's ``val > max || isnan(val)`` picks)."""
+    out = arg = None
+    for k, sh, sw in geom.offsets():
+        v = xpad[..., sh, sw]
+        if out is None:
+            out, arg = v.copy(), xp.zeros(v.shape, idx_dtype)
+            continue
+        take = v > out
+        if nan_aware:
+            take |= xp.isnan(v)
+        xp.maximum(out, v, out=out)  # propagates NaN like PyTorch's max
+        # offsets only grow, so "arg = k where taken" is a max: no slow masked write
+        take = take.view(idx_dtype) if idx_dtype == backend.np.uint8 else take.astype(idx_dtype)
+        xp.maximum(arg, take * idx_dtype(k) if k > 1 else take, out=arg)
+    return out, arg
 
 
 def max_pool2d(

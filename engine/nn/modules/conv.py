@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ... import creation
-from ...autograd import no_grad
+from .. import init
 from .._conv import conv1d, conv2d
 from ..module import Module
 from ..parameter import Parameter
@@ -80,14 +80,13 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # PyTorch's kaiming_uniform_(weight, a=sqrt(5)) has bound gain*sqrt(3/fan_in) with
-        # gain = sqrt(2/(1+5)), i.e. 1/sqrt(fan_in): the same bound as the bias's
-        fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        with no_grad():
-            self.weight.uniform_(-bound, bound)
-            if self.bias is not None:
-                self.bias.uniform_(-bound, bound)
+        # PyTorch's: bound gain*sqrt(3/fan_in) with a=sqrt(5) is 1/sqrt(fan_in), as for the bias
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
 
     def extra_repr(self) -> str:
         s = (

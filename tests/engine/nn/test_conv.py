@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import types
 
 import nnrun.engine as nr
+import nnrun.engine.nn.functional as nrF
 import numpy as np
 import pytest
 from helpers import DEVICE, nr_tensors, rand_arrays, requires_torch, to_np, torch, torch_parity
-from nnrun.engine.nn._conv import conv1d, conv2d
-from nnrun.engine.nn.modules.conv import Conv1d, Conv2d
-
-nrF = types.SimpleNamespace(conv1d=conv1d, conv2d=conv2d)
+from nnrun.engine.nn import Conv1d, Conv2d
+from nnrun.engine.nn.functional import conv1d, conv2d
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -5,18 +5,14 @@ differences in float64; PyTorch's errors and reprs."""
 from __future__ import annotations
 
 import itertools
-import types
 
 import nnrun.engine as nr
+import nnrun.engine.nn.functional as nrF
 import numpy as np
 import pytest
 from helpers import nr_tensors, rand_arrays, requires_torch, to_np, torch, torch_parity
-from nnrun.engine.nn._pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from nnrun.engine.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-
-nrF = types.SimpleNamespace(
-    max_pool2d=max_pool2d, avg_pool2d=avg_pool2d, adaptive_avg_pool2d=adaptive_avg_pool2d
-)
+from nnrun.engine.nn import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from nnrun.engine.nn.functional import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 
 @pytest.fixture(autouse=True, scope="module")
