@@ -146,17 +146,30 @@ class Function:
 
 
 def _check_same_device(cls, tensors, arrays):
-    if backend._cp is None:  # CuPy never imported: every array is a NumPy array
+    """Tensors from two devices in one op: PyTorch's RuntimeError, naming both devices."""
+    cp = backend._cp
+    if cp is None:  # CuPy never imported: every array is a NumPy array
         return
     from .tensor import Tensor
 
-    devices = [t.device for t in tensors if isinstance(t, Tensor)]
-    if any(d != devices[0] for d in devices):
-        names = " and ".join(dict.fromkeys(str(d) for d in devices))
-        raise RuntimeError(
-            f"Expected all tensors to be on the same device, but found at least two devices, "
-            f"{names}! (in {cls.__name__}). Move them with .to(device) first."
-        )
+    first = None
+    for t, a in zip(tensors, arrays):
+        if isinstance(t, Tensor):
+            key = a.device.id if isinstance(a, cp.ndarray) else -1
+            if first is None:
+                first = key
+            elif key != first:
+                _raise_device_mismatch(cls, tensors)
+
+
+def _raise_device_mismatch(cls, tensors):
+    from .tensor import Tensor
+
+    names = " and ".join(dict.fromkeys(str(t.device) for t in tensors if isinstance(t, Tensor)))
+    raise RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, "
+        f"{names}! (in {getattr(cls, '__name__', cls)}). Move them with .to(device) first."
+    )
 
 
 _FREED = (
@@ -244,12 +257,20 @@ def run_backward(tensor, grad, retain_graph: bool = False) -> None:
 
 
 def _accumulate(leaf, g, fresh: bool):
+    """Add ``g`` into ``leaf.grad``. ``fresh``: this pass allocated ``g`` and no one else holds
+    it, so it may become the leaf's ``.grad`` without a copy. NumPy returns scalars, not 0-d
+    arrays, from 0-d arithmetic: ``.grad`` always gets an array."""
     from .tensor import Tensor
 
     if leaf.grad is None:
-        leaf.grad = Tensor._make(g if fresh else g.copy())
+        if not backend.is_array(g):
+            g = backend.np.array(g)
+        elif not fresh:
+            g = g.copy()
+        leaf.grad = Tensor._make(g)
     else:
-        leaf.grad._data = leaf.grad._data + g
+        total = leaf.grad._data + g
+        leaf.grad._data = total if backend.is_array(total) else backend.np.array(total)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):

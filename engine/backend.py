@@ -145,7 +145,8 @@ class device:
 
     __slots__ = ("index", "type")
 
-    def __init__(self, spec="cpu", index: int | None = None):
+    def __init__(self, type="cpu", index: int | None = None):
+        spec = type
         if isinstance(spec, device):
             self.type, self.index = spec.type, spec.index
             return
@@ -275,7 +276,8 @@ def device_of(a) -> device:
     if _cp is None or isinstance(a, np.ndarray) or np.isscalar(a):
         return CPU
     if isinstance(a, _cp.ndarray):
-        return get_device(device("cuda", a.device.id))
+        dev = _cuda_devices.get(a.device.id)
+        return dev if dev is not None else get_device(device("cuda", a.device.id))
     return CPU
 
 
@@ -320,6 +322,8 @@ def scatter_add(target, indices, values):
     """``target[indices] += values`` with repeated indices accumulated."""
     if isinstance(target, np.ndarray):
         np.add.at(target, indices, values)
+    elif hasattr(_cp.add, "at"):  # CuPy >= 13; cupyx.scatter_add is its deprecated spelling
+        _cp.add.at(target, indices, values)
     else:
         import cupyx
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-import numpy as np
-
 from . import backend
-from .backend import default_float, get_device, get_xp, to_dtype
+from .backend import default_float, get_device, get_xp, np, to_dtype
 from .tensor import Tensor
 
 
@@ -300,11 +298,28 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
     if steps < 0:
-        raise RuntimeError("number of steps must be non-negative")
+        raise RuntimeError("linspace(): number of steps must be non-negative")
     dt = to_dtype(dtype) if dtype is not None else default_float()
-    arr = np.linspace(start, end, int(steps), dtype=np.float64).astype(dt.np)
-    return _finish(backend.to_device(arr, get_device(device)), requires_grad)
+    return _finish(
+        backend.to_device(_linspace(*vals, int(steps), dt), get_device(device)), requires_grad
+    )
+
+
+def _linspace(start, end, steps, dt):
+    """PyTorch's CPU kernel: the first half counts up from ``start``, the second half down from
+    ``end``, each point one fused multiply-add in the dtype (emulated in a wider type, so every
+    float32 and float64 value is bit-identical to PyTorch's)."""
+    if steps <= 1:
+        return np.full((steps,), start, dtype=dt.np)
+    calc = dt.np if dt.is_floating_point else np.dtype(np.float64)
+    wide = np.float64 if calc == np.float32 or calc == np.float16 else np.longdouble
+    lo, hi = calc.type(start), calc.type(end)
+    step = wide((hi - lo) / calc.type(steps - 1))
+    i = np.arange(steps, dtype=wide)
+    out = np.where(i < steps // 2, wide(lo) + step * i, wide(hi) - step * (steps - 1 - i))
+    return out.astype(dt.np)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:

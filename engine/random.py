@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import backend
+from .backend import np
 
 
 def manual_seed(seed: int) -> backend.Generator:
@@ -25,8 +24,9 @@ def get_rng_state():
     """The CPU generator's state as a uint8 tensor (it round-trips through safetensors)."""
     from .tensor import Tensor
 
-    return Tensor._make(np.frombuffer(backend.default_generator().get_state(), dtype=np.uint8)
-                        .copy())
+    return Tensor._make(
+        np.frombuffer(backend.default_generator().get_state(), dtype=np.uint8).copy()
+    )
 
 
 def set_rng_state(new_state) -> None:

@@ -54,8 +54,11 @@ class Tensor:
         return Size(self._data.shape)
 
     def size(self, dim=None):
-        return Size(self._data.shape) if dim is None else \
-            self._data.shape[api.norm_dim(dim, self.ndim)]
+        return (
+            Size(self._data.shape)
+            if dim is None
+            else self._data.shape[api.norm_dim(dim, self.ndim)]
+        )
 
     @property
     def dtype(self):
@@ -114,7 +117,8 @@ class Tensor:
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
         return self._data.item()
 
     def tolist(self):
@@ -122,11 +126,15 @@ class Tensor:
 
     def numpy(self, *, force=False):
         if not force and self.requires_grad:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
-                               "Use tensor.detach().numpy() instead.")
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
+            )
         if not force and self.device.type != "cpu":
-            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
-                            "Tensor.cpu() to copy the tensor to host memory first.")
+            raise TypeError(
+                f"can't convert {self.device} device type tensor to numpy. Use "
+                "Tensor.cpu() to copy the tensor to host memory first."
+            )
         return backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
@@ -141,8 +149,7 @@ class Tensor:
 
     def __index__(self):
         if self.dtype.is_floating_point:
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
@@ -171,8 +178,7 @@ class Tensor:
         return repr(self) if not spec else format(repr(self), spec)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("nnrun tensors cannot be pickled; save them with nnrun.save "
-                        "(safetensors)")
+        raise TypeError("nnrun tensors cannot be pickled; save them with nnrun.save (safetensors)")
 
     # ------------------------------------------------------------------------ dtype and device
     def to(self, *args, **kwargs):
@@ -208,9 +214,15 @@ class Tensor:
         return self.to("cpu")
 
     def cuda(self, device=None):
-        return self.to(backend.get_device("cuda" if device is None else
-                                          device if not isinstance(device, int) else
-                                          f"cuda:{device}"))
+        return self.to(
+            backend.get_device(
+                "cuda"
+                if device is None
+                else device
+                if not isinstance(device, int)
+                else f"cuda:{device}"
+            )
+        )
 
     def float(self):
         return self.to(backend.float32)
@@ -253,26 +265,34 @@ class Tensor:
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
-                               "want to use a computed variable in a subgraph that doesn't require "
-                               "differentiation use var_no_grad = var.detach().")
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you "
+                "want to use a computed variable in a subgraph that doesn't require "
+                "differentiation use var_no_grad = var.detach()."
+            )
         self.requires_grad = bool(requires_grad)
         return self
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn")
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = xp_of(self._data).ones(self._data.shape, dtype=self._data.dtype)
         else:
-            g = gradient._data if isinstance(gradient, Tensor) else \
-                xp_of(self._data).asarray(gradient, dtype=self._data.dtype)
+            g = (
+                gradient._data
+                if isinstance(gradient, Tensor)
+                else xp_of(self._data).asarray(gradient, dtype=self._data.dtype)
+            )
             if g.shape != self._data.shape:
-                raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of "
-                                   f"{Size(g.shape)} and output[0] has a shape of {self.shape}.")
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[0] has a shape of "
+                    f"{Size(g.shape)} and output[0] has a shape of {self.shape}."
+                )
         autograd.run_backward(self, g, retain_graph=bool(retain_graph))
 
     # ------------------------------------------------------------------------------- indexing
@@ -282,23 +302,35 @@ class Tensor:
 
     def __setitem__(self, key, value):
         key, _ = _index_key(key, self)
-        if autograd._grad_enabled and (self.requires_grad or
-                                       (isinstance(value, Tensor) and value.requires_grad)):
+        if autograd._grad_enabled and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+        ):
             self._check_inplace()
             if not isinstance(value, Tensor):
-                value = api._as_tensor_like(value, self) if not isinstance(
-                    value, (int, float, bool)) else value
+                value = (
+                    api._as_tensor_like(value, self)
+                    if not isinstance(value, (int, float, bool))
+                    else value
+                )
             if isinstance(value, Tensor) and value.dtype is not self.dtype:
                 value = value.to(self.dtype)
             out = S.IndexPut.apply(self, value, key=key)
             self._rebind(out)
         else:
-            self._data[key] = value._data if isinstance(value, Tensor) else value
+            self._buf()[key] = value._data if isinstance(value, Tensor) else value
 
     # -------------------------------------------------------------------------------- in-place
     def _check_inplace(self):
         if autograd._grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(_LEAF_INPLACE)
+
+    def _buf(self):
+        """The array to write into in place. NumPy returns scalars, not 0-d arrays, from 0-d
+        arithmetic and whole reductions; such a result becomes a 0-d array here first."""
+        d = self._data
+        if not backend.is_array(d):
+            d = self._data = backend.np.array(d)
+        return d
 
     def _rebind(self, out):
         self._data, self.grad_fn, self.requires_grad = out._data, out.grad_fn, out.requires_grad
@@ -306,22 +338,27 @@ class Tensor:
     def _inplace(self, op, *args, **kw):
         """Run ``op`` and write its result into this tensor, keeping dtype and identity."""
         tracked = autograd._grad_enabled and (
-            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        )
         if tracked:
             self._check_inplace()
         out = op(self, *args, **kw)
         if out.dtype is not self.dtype:
             if not (out.dtype._kind <= self.dtype._kind):
-                raise RuntimeError(f"result type {out.dtype.name} can't be cast to the desired "
-                                   f"output type {self.dtype.name}")
+                raise RuntimeError(
+                    f"result type {out.dtype.name} can't be cast to the desired "
+                    f"output type {self.dtype.name}"
+                )
             out = out.to(self.dtype)
         if out.shape != self.shape:
-            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
-                               f"shape {list(out.shape)}")
+            raise RuntimeError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast "
+                f"shape {list(out.shape)}"
+            )
         if tracked:
             self._rebind(out)
         else:
-            self._data[...] = out._data
+            self._buf()[...] = out._data
         return self
 
     def add_(self, other, *, alpha=1):
@@ -349,12 +386,12 @@ class Tensor:
 
     def zero_(self):
         self._check_inplace()
-        self._data[...] = 0
+        self._buf()[...] = 0
         return self
 
     def fill_(self, value):
         self._check_inplace()
-        self._data[...] = value.item() if isinstance(value, Tensor) else value
+        self._buf()[...] = value.item() if isinstance(value, Tensor) else value
         return self
 
     def copy_(self, src, non_blocking=False):
@@ -362,19 +399,19 @@ class Tensor:
         src_data = src._data if isinstance(src, Tensor) else src
         if backend.device_of(src_data) != self.device:
             src_data = backend.to_device(src_data, self.device)
-        self._data[...] = src_data
+        self._buf()[...] = src_data
         return self
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         self._check_inplace()
         gen = backend.generator_for(self.device, generator)
-        self._data[...] = gen.uniform(self._data.shape, self._data.dtype) * (b - a) + a
+        self._buf()[...] = gen.uniform(self._data.shape, self._data.dtype) * (b - a) + a
         return self
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         self._check_inplace()
         gen = backend.generator_for(self.device, generator)
-        self._data[...] = gen.normal(self._data.shape, self._data.dtype) * std + mean
+        self._buf()[...] = gen.normal(self._data.shape, self._data.dtype) * std + mean
         return self
 
     def __iadd__(self, other):
@@ -534,13 +571,22 @@ class Tensor:
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         from .creation import tensor
 
-        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
-                      requires_grad=requires_grad)
+        return tensor(
+            data,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
+            requires_grad=requires_grad,
+        )
 
     def _new(self, fn, size, dtype, device, requires_grad, *extra):
         size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-        return fn(*size, *extra, dtype=dtype or self.dtype, device=device or self.device,
-                  requires_grad=requires_grad)
+        return fn(
+            *size,
+            *extra,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
+            requires_grad=requires_grad,
+        )
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
         from .creation import zeros
@@ -560,8 +606,13 @@ class Tensor:
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         from .creation import full
 
-        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
-                    requires_grad=requires_grad)
+        return full(
+            size,
+            fill_value,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
+            requires_grad=requires_grad,
+        )
 
 
 api._Tensor = Tensor
@@ -580,8 +631,9 @@ def _index_key(key, t):
                 k = int(k.item())
             else:
                 if k.dtype.is_floating_point:
-                    raise IndexError("tensors used as indices must be long, int, byte or bool "
-                                     "tensors")
+                    raise IndexError(
+                        "tensors used as indices must be long, int, byte or bool tensors"
+                    )
                 k = k._data
                 if k.dtype == backend.np.uint8:
                     k = k.astype(bool)
@@ -594,20 +646,27 @@ def _index_key(key, t):
         elif k is Ellipsis:
             has_ellipsis = True
         elif not (k is None or isinstance(k, (int, slice))):
-            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or "
-                             f"byte Variables are valid indices (got {type(k).__name__})")
+            raise IndexError(
+                f"only integers, slices (`:`), ellipsis (`...`), None and long or "
+                f"byte Variables are valid indices (got {type(k).__name__})"
+            )
         if isinstance(k, int) and not isinstance(k, bool):
             _check_int_index(k, key, out, t)
         out.append(k)
     if not has_ellipsis:
-        out.append(Ellipsis)  # keeps integer indexing a view: a[1, ...] is a 0-d array, not a scalar
+        out.append(
+            Ellipsis
+        )  # keeps integer indexing a view: a[1, ...] is a 0-d array, not a scalar
     return tuple(out), advanced
 
 
 def _check_int_index(k, key, done, t):
     # position of this int among the indexed dims (None does not consume a dim)
-    dim = sum(1 for x in done if x is not None and x is not Ellipsis and not
-              (backend.is_array(x) and x.dtype == bool))
+    dim = sum(
+        1
+        for x in done
+        if x is not None and x is not Ellipsis and not (backend.is_array(x) and x.dtype == bool)
+    )
     if Ellipsis not in done and dim < t.ndim:
         n = t.shape[dim]
         if not -n <= k < n:

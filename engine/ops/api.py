@@ -7,6 +7,7 @@ import builtins
 from numbers import Number
 
 from .. import backend
+from ..autograd import _check_same_device
 from ..backend import from_np, result_type
 from . import elementwise as E
 from . import linalg as L
@@ -204,23 +205,20 @@ def floor_divide(input, other):
 
 
 def remainder(input, other):
-    T = _T()
-    if not isinstance(input, T):
-        input = _scalar_or_tensor(input, other)
-    other = _scalar_or_tensor(other, input)
-    dt = (
-        _promoted_nograd(input, other)
-        if isinstance(input, T)
-        else result_type(other.dtype, other.ndim, None, 0, input)
-    )
-    with R._quiet(backend.xp_of(_raw(input) if isinstance(input, T) else _raw(other))):
-        out = E.remainder(_raw(input), _raw(other))
-    return _wrap(out.astype(dt.np, copy=False))
+    x = input if isinstance(input, _T()) else other
+    with R._quiet(backend.xp_of(x._data)):
+        return _binary(E.Remainder, input, other)
+
+
+def _same_device(fn, a, b):
+    if backend._cp is not None and isinstance(b, _T()):  # only CuPy can put tensors elsewhere
+        _check_same_device(fn, (a, b), (a._data, b._data))
 
 
 def _compare(op, a, b):
     T = _T()
     b = _scalar_or_tensor(b, a)
+    _same_device(_compare, a, b)
     if isinstance(b, T) and a.shape != b.shape:
         _broadcast_shapes(a.shape, b.shape)
     return _wrap(op(a._data, _raw(b)))
@@ -253,6 +251,7 @@ def ge(a, b):
 def _logical(op, name, a, b):
     T = _T()
     b = _scalar_or_tensor(b, a)
+    _same_device(_logical, a, b)
     for x in (a, b):
         dt = x.dtype if isinstance(x, T) else None
         if (dt is not None and dt.is_floating_point) or isinstance(x, float):
@@ -353,40 +352,31 @@ def clamp(input, min=None, max=None):
     return E.Clamp.apply(input, min=min, max=max)
 
 
+def _stepwise(fn, input, **kw):
+    """floor/ceil/round/trunc: integer tensors come back as copies, as in PyTorch."""
+    return fn.apply(input, **kw) if input.dtype.is_floating_point else input.clone()
+
+
 def sign(input):
-    return _wrap(E.sign_array(input._data))
+    if input.dtype is backend.bool_:
+        return input.clone()
+    return E.Sign.apply(input)
 
 
 def floor(input):
-    return (
-        _wrap(backend.xp_of(input._data).floor(input._data))
-        if input.dtype.is_floating_point
-        else input.clone()
-    )
+    return _stepwise(E.Floor, input)
 
 
 def ceil(input):
-    return (
-        _wrap(backend.xp_of(input._data).ceil(input._data))
-        if input.dtype.is_floating_point
-        else input.clone()
-    )
+    return _stepwise(E.Ceil, input)
 
 
 def round(input, *, decimals=0):
-    return (
-        _wrap(E.round_array(input._data, decimals))
-        if input.dtype.is_floating_point
-        else input.clone()
-    )
+    return _stepwise(E.Round, input, decimals=decimals)
 
 
 def trunc(input):
-    return (
-        _wrap(backend.xp_of(input._data).trunc(input._data))
-        if input.dtype.is_floating_point
-        else input.clone()
-    )
+    return _stepwise(E.Trunc, input)
 
 
 # ------------------------------------------------------------------------------------- reductions
@@ -439,7 +429,12 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    _need_float(input, "std")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return R.Std.apply(
+        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, correction=correction
+    )
 
 
 def _extreme(input, dim, keepdim, largest, name):
@@ -459,9 +454,8 @@ def _extreme(input, dim, keepdim, largest, name):
     )
     if input.ndim == 0:
         return MinMax(input.clone(), _wrap(idx.astype(xp.int64)))
-    values = R.Gather.apply(input, idx, axis=axis)
+    values = R.MaxDim.apply(input, idx, axis=axis, keepdim=keepdim, largest=largest)
     if not keepdim:
-        values = values.squeeze(axis)
         idx = idx.squeeze(axis)
     return MinMax(values, _wrap(idx.astype(xp.int64, copy=False)))
 
@@ -493,23 +487,11 @@ def min(input, dim=None, keepdim=False):
 
 
 def amax(input, dim=(), keepdim=False):
-    if dim == () or dim is None:
-        return R.MaxAll.apply(input, largest=True)
-    axes = norm_dims(dim, input.ndim)
-    out = input
-    for ax in reversed(axes):
-        out = _extreme(out, ax, keepdim, True, "amax")[0]
-    return out
+    return R.Amax.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, largest=True)
 
 
 def amin(input, dim=(), keepdim=False):
-    if dim == () or dim is None:
-        return R.MaxAll.apply(input, largest=False)
-    axes = norm_dims(dim, input.ndim)
-    out = input
-    for ax in reversed(axes):
-        out = _extreme(out, ax, keepdim, False, "amin")[0]
-    return out
+    return R.Amax.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, largest=False)
 
 
 def _arg(input, dim, keepdim, largest):
@@ -612,10 +594,7 @@ def infer_shape(shape, numel: int) -> tuple:
 
 
 def reshape(input, *shape):
-    shape = infer_shape(shape, input.numel())
-    if shape == input.shape:
-        return S.Reshape.apply(input, shape=shape)
-    return S.Reshape.apply(input, shape=shape)
+    return S.Reshape.apply(input, shape=infer_shape(shape, input.numel()))
 
 
 def view(input, *shape):
@@ -636,6 +615,8 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = norm_dim(start_dim, input.ndim), norm_dim(end_dim, input.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input  # as PyTorch: nothing to flatten, the tensor itself
     shp = input.shape
     n = 1
     for d in shp[s : e + 1]:
@@ -652,17 +633,16 @@ def unflatten(input, dim, sizes):
 def squeeze(input, dim=None):
     shp = input.shape
     if dim is None:
-        new = tuple(s for s in shp if s != 1)
-    else:
-        dims = norm_dims(dim, input.ndim) if input.ndim else ()
-        new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    return S.Reshape.apply(input, shape=new)
+        return S.Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
+    dims = norm_dims(dim, input.ndim) if input.ndim else ()
+    new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+    return S.SqueezeDim.apply(input, shape=new)
 
 
 def unsqueeze(input, dim):
     d = norm_dim(dim, input.ndim, extra=1)
     shp = input.shape
-    return S.Reshape.apply(input, shape=shp[:d] + (1,) + shp[d:])
+    return S.Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
 
 
 def permute(input, *dims):
@@ -687,13 +667,14 @@ def transpose(input, dim0, dim1):
     axes = list(range(n))
     a, b = norm_dim(dim0, n), norm_dim(dim1, n)
     axes[a], axes[b] = axes[b], axes[a]
-    return S.Permute.apply(input, axes=tuple(axes))
+    return S.Transpose.apply(input, axes=tuple(axes))
 
 
 def t(input):
-    if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input.view(input.shape)
+    n = input.ndim
+    if n > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {n}D")
+    return S.T.apply(input, axes=(1, 0) if n == 2 else tuple(range(n)))
 
 
 def expand(input, *sizes):
@@ -829,6 +810,17 @@ def matmul(input, other):
     T = _T()
     if not isinstance(other, T) or not isinstance(input, T):
         raise TypeError("matmul(): argument 'other' must be Tensor")
+    a, b = input._data, other._data
+    sa, sb = a.shape, b.shape
+    # fast path: the (N, K) @ (K, M) of every Linear layer
+    if len(sa) == 2 and len(sb) == 2 and sa[1] == sb[0] and a.dtype == b.dtype:
+        return L.MatMul.apply(input, other)
+    _check_matmul(input, other)
+    return L.MatMul.apply(input, other)
+
+
+def _check_matmul(input, other):
+    """PyTorch's errors for matmul operands, each naming both shapes."""
     if input.ndim == 0 or other.ndim == 0:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are "
@@ -847,7 +839,6 @@ def matmul(input, other):
             f"expected m1 and m2 to have the same dtype, but got: "
             f"{input.dtype.name} != {other.dtype.name}"
         )
-    return L.MatMul.apply(input, other)
 
 
 def _broadcast_batch(a, b, sa, sb):
@@ -870,7 +861,8 @@ def bmm(input, mat2):
         raise RuntimeError(f"bmm: expected 3D tensors, got {input.ndim}D and {mat2.ndim}D")
     if input.shape[0] != mat2.shape[0]:
         raise RuntimeError(f"bmm: batch sizes differ: {input.shape[0]} and {mat2.shape[0]}")
-    return matmul(input, mat2)
+    _check_matmul(input, mat2)
+    return L.Bmm.apply(input, mat2)
 
 
 def dot(input, other):

@@ -60,6 +60,16 @@ class Div(Function):
 
 
 class Pow(Function):
+    def name(self):  # PowBackward0: scalar exponent, 1: tensor ** tensor, 2: scalar ** tensor
+        b, a = self.__dict__.get("b", 0), self.__dict__.get("a", 0)
+        return (
+            "PowBackward0"
+            if isinstance(b, (int, float))
+            else "PowBackward2"
+            if isinstance(a, (int, float))
+            else "PowBackward1"
+        )
+
     def forward(self, a, b, dtype=None):
         out = _cast(a**b, dtype)
         self.a, self.b, self.out = a, b, out
@@ -177,6 +187,8 @@ class Log(Function):
 
 
 class Log1p(Function):
+    grad_name = "Log1PBackward0"
+
     def forward(self, a):
         self.a = a
         return xp_of(a).log1p(a)
@@ -235,6 +247,8 @@ class Relu(Function):
 
 
 class Clamp(Function):
+    grad_name = "ClampBackward1"
+
     def forward(self, a, min=None, max=None):
         xp = xp_of(a)
         self.a, self.min, self.max = a, min, max
@@ -257,6 +271,8 @@ class Clamp(Function):
 class Cast(Function):
     """``to(dtype)``: the gradient is cast back to the input's dtype by the engine."""
 
+    grad_name = "ToCopyBackward0"
+
     def forward(self, a, dtype):
         return a.astype(dtype)
 
@@ -264,7 +280,52 @@ class Cast(Function):
         return g
 
 
-# ------------------------------------------------------------------------ no-gradient arithmetic
+# -------------------------------------------------------------- piecewise-constant and integer
+class _Stepwise(Function):
+    """floor/ceil/round/trunc/sign: recorded like PyTorch's, with a zero gradient."""
+
+    def backward(self, g):
+        return xp_of(g).zeros_like(g)
+
+
+class Floor(_Stepwise):
+    def forward(self, a):
+        return xp_of(a).floor(a)
+
+
+class Ceil(_Stepwise):
+    def forward(self, a):
+        return xp_of(a).ceil(a)
+
+
+class Trunc(_Stepwise):
+    def forward(self, a):
+        return xp_of(a).trunc(a)
+
+
+class Round(_Stepwise):
+    def forward(self, a, decimals=0):
+        return xp_of(a).round(a, decimals)  # half to even, as PyTorch
+
+
+class Sign(_Stepwise):
+    def forward(self, a):
+        return xp_of(a).sign(a)
+
+
+class Remainder(Function):
+    """``a % b`` with the sign of ``b`` (Python's and PyTorch's convention)."""
+
+    def forward(self, a, b, dtype=None):
+        self.a, self.b = a, b
+        return _cast(xp_of(a).remainder(a, b), dtype)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad[:2]
+        gb = -g * xp_of(g).floor_divide(self.a, self.b) if nb else None
+        return (g if na else None), gb
+
+
 def floor_divide(a, b):
     return xp_of(a).floor_divide(a, b)
 
@@ -295,6 +356,8 @@ class Clone(Function):
 
 class ToDevice(Function):
     """``to(device)``: the gradient travels back to the source device."""
+
+    grad_name = "ToCopyBackward0"
 
     def forward(self, a, device):
         self.src = backend.device_of(a)

@@ -10,7 +10,19 @@ def _swap(x):
     return x.swapaxes(-1, -2)
 
 
+_MATMUL_NAMES = {
+    (2, 2): "MmBackward0",
+    (2, 1): "MvBackward0",
+    (1, 1): "DotBackward0",
+    (1, 2): "SqueezeBackward4",
+}
+
+
 class MatMul(Function):
+    def name(self):
+        a, b = self.__dict__.get("a_shape", ()), self.__dict__.get("b_shape", ())
+        return _MATMUL_NAMES.get((len(a), len(b)), "UnsafeViewBackward0")
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         a2 = a[None, :] if a.ndim == 1 else a
@@ -36,3 +48,10 @@ class MatMul(Function):
         if nb:
             gb = unbroadcast(_swap(a2) @ g, b2.shape).reshape(self.b_shape)
         return ga, gb
+
+
+class Bmm(MatMul):
+    grad_name = "BmmBackward0"
+
+    def name(self):
+        return self.grad_name

@@ -23,7 +23,8 @@ def norm_dim(d, ndim: int, extra: int = 0) -> int:
     n = max(ndim + extra, 1)
     if not -n <= d < n:
         raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})"
+        )
     return d + n if d < 0 else d
 
 
@@ -37,7 +38,18 @@ def _expand_back(g, shape, axes, keepdim):
     return xp.broadcast_to(g, shape)
 
 
+def _dim_name(base):
+    """PyTorch numbers the whole reduction 0 and the one with ``dim`` 1."""
+
+    def name(self):
+        return f"{base}Backward{0 if self.__dict__.get('axes') is None else 1}"
+
+    return name
+
+
 class Sum(Function):
+    name = _dim_name("Sum")
+
     def forward(self, a, axes=None, keepdim=False, dtype=None):
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         return a.sum(axis=axes, keepdims=keepdim, dtype=dtype)
@@ -47,6 +59,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    name = _dim_name("Mean")
+
     def forward(self, a, axes=None, keepdim=False):
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         out = a.mean(axis=axes, keepdims=keepdim)
@@ -71,7 +85,23 @@ class Var(Function):
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        return g * self.centered * (2 / self.denom) if self.denom else g * self.centered * xp_of(g).nan
+        return (
+            g * self.centered * (2 / self.denom) if self.denom else g * self.centered * xp_of(g).nan
+        )
+
+
+class Std(Var):
+    """``sqrt(var)`` as one node (PyTorch's StdBackward0)."""
+
+    def forward(self, a, axes=None, keepdim=False, correction=1):
+        xp = xp_of(a)
+        with _quiet(xp):
+            self.out = xp.sqrt(Var.forward(self, a, axes, keepdim, correction))
+        return self.out
+
+    def backward(self, g):
+        with _quiet(xp_of(g)):
+            return Var.backward(self, g / (2 * self.out))
 
 
 class _quiet:
@@ -93,10 +123,16 @@ class _quiet:
 class MaxAll(Function):
     """max()/min() over every element; ties share the gradient evenly (as PyTorch's)."""
 
+    def name(self):
+        return "MaxBackward1" if self.__dict__.get("largest", True) else "MinBackward1"
+
     def forward(self, a, largest=True):
+        self.largest = largest
         if a.size == 0:
-            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
+            raise RuntimeError(
+                "max(): Expected reduction dim to be specified for input.numel() "
+                "== 0. Specify the reduction dim with the 'dim' argument."
+            )
         out = a.max() if largest else a.min()
         self.a, self.out = a, out
         return out
@@ -127,7 +163,50 @@ class Gather(Function):
         return out, None
 
 
+class MaxDim(Gather):
+    """The values of ``max(dim)``/``min(dim)``: taken at the arg index, so the gradient goes to
+    that one element (PyTorch's MaxBackward0/MinBackward0)."""
+
+    def name(self):
+        return "MaxBackward0" if self.__dict__.get("largest", True) else "MinBackward0"
+
+    def forward(self, a, index, axis, keepdim=False, largest=True):
+        self.keepdim, self.largest = keepdim, largest
+        out = Gather.forward(self, a, index, axis)
+        return out if keepdim else out.squeeze(axis)
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = xp_of(g).expand_dims(g, self.axis)
+        return Gather.backward(self, g)
+
+
+class Amax(Function):
+    """``amax``/``amin``: ties share the gradient evenly (unlike ``max(dim)``)."""
+
+    def name(self):
+        return "AmaxBackward0" if self.__dict__.get("largest", True) else "AminBackward0"
+
+    def forward(self, a, axes, keepdim=False, largest=True):
+        if a.size == 0:
+            raise IndexError(
+                "amax(): Expected reduction dim to be specified for input.numel() == 0."
+            )
+        out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
+        self.a, self.out, self.axes, self.keepdim, self.largest = a, out, axes, keepdim, largest
+        return out if keepdim else out.squeeze(axis=axes)
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = g.reshape(self.out.shape)
+        mask = self.a == self.out
+        return g * mask / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
+
+
 class Prod(Function):
+    def name(self):
+        return f"ProdBackward{0 if self.__dict__.get('axis') is None else 1}"
+
     def forward(self, a, axis=None, keepdim=False):
         self.a, self.axis, self.keepdim = a, axis, keepdim
         return a.prod(axis=axis, keepdims=keepdim)
@@ -150,15 +229,21 @@ def _exclusive_prod(xp, a, axis):
     ones_shape = list(a.shape)
     ones_shape[axis] = 1
     ones = xp.ones(ones_shape, dtype=a.dtype)
-    left = xp.cumprod(xp.concatenate([ones, xp.take(a, range(a.shape[axis] - 1), axis=axis)],
-                                     axis=axis), axis=axis)
+    left = xp.cumprod(
+        xp.concatenate([ones, xp.take(a, range(a.shape[axis] - 1), axis=axis)], axis=axis),
+        axis=axis,
+    )
     rev = xp.flip(a, axis=axis)
-    right = xp.cumprod(xp.concatenate([ones, xp.take(rev, range(a.shape[axis] - 1), axis=axis)],
-                                      axis=axis), axis=axis)
+    right = xp.cumprod(
+        xp.concatenate([ones, xp.take(rev, range(a.shape[axis] - 1), axis=axis)], axis=axis),
+        axis=axis,
+    )
     return left * xp.flip(right, axis=axis)
 
 
 class LogSumExp(Function):
+    grad_name = "LogsumexpBackward0"
+
     def forward(self, a, axes, keepdim=False):
         xp = xp_of(a)
         m = a.max(axis=axes, keepdims=True)
@@ -201,6 +286,8 @@ class LogSoftmax(Function):
 
 
 class CumSum(Function):
+    grad_name = "CumsumBackward0"
+
     def forward(self, a, axis):
         self.axis = axis
         return a.cumsum(axis=axis)

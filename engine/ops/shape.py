@@ -7,7 +7,9 @@ from ..backend import scatter_add, xp_of
 
 
 class Reshape(Function):
-    """reshape/view/flatten/squeeze/unsqueeze: a view when the layout allows it."""
+    """reshape/view/flatten/unflatten: a view when the layout allows it."""
+
+    grad_name = "ViewBackward0"
 
     def forward(self, a, shape):
         self.in_shape = a.shape
@@ -15,6 +17,18 @@ class Reshape(Function):
 
     def backward(self, g):
         return g.reshape(self.in_shape)
+
+
+class Unsqueeze(Reshape):
+    grad_name = "UnsqueezeBackward0"
+
+
+class Squeeze(Reshape):
+    grad_name = "SqueezeBackward0"
+
+
+class SqueezeDim(Reshape):
+    grad_name = "SqueezeBackward1"
 
 
 class Permute(Function):
@@ -27,6 +41,14 @@ class Permute(Function):
         for i, ax in enumerate(self.axes):
             inverse[ax] = i
         return g.transpose(inverse)
+
+
+class Transpose(Permute):
+    grad_name = "TransposeBackward0"
+
+
+class T(Permute):
+    grad_name = "TBackward0"
 
 
 class Expand(Function):
@@ -93,6 +115,21 @@ class GetItem(Function):
     """Indexing. Basic indexing returns a view; integer-array indexing gathers, and its backward
     accumulates repeated indices (scatter-add)."""
 
+    def name(self):
+        # PyTorch names the node after the last indexing step it applied
+        if self.__dict__.get("advanced") or any(
+            getattr(k, "ndim", None) is not None for k in self.__dict__.get("key", ())
+        ):
+            return "IndexBackward0"
+        for k in reversed(self.__dict__.get("key", ())):
+            if k is None:
+                return "UnsqueezeBackward0"
+            if isinstance(k, int):
+                return "SelectBackward0"
+            if isinstance(k, slice) and k != slice(None):
+                return "SliceBackward0"
+        return "AliasBackward0" if "key" in self.__dict__ else "SliceBackward0"
+
     def forward(self, a, key, advanced=False):
         self.shape, self.key, self.advanced, self.dtype = a.shape, key, advanced, a.dtype
         return a[key]
@@ -109,6 +146,8 @@ class GetItem(Function):
 class IndexPut(Function):
     """``t[key] = value`` recorded as an out-of-place op (the tensor is rebound to the result)."""
 
+    grad_name = "CopySlices"
+
     def forward(self, a, value, key):
         out = a.copy()
         out[key] = value
@@ -124,6 +163,8 @@ class IndexPut(Function):
 
 
 class Contiguous(Function):
+    grad_name = "CloneBackward0"
+
     def forward(self, a):
         return xp_of(a).ascontiguousarray(a)
 

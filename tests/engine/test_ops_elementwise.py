@@ -89,29 +89,40 @@ def test_unary_positive(fn, ref):
     check(fn, (2, 5), ref=ref, positive=True)
 
 
-@pytest.mark.parametrize(
-    "fn,ref",
-    [
-        (lambda m, a: a.sign(), np.sign),
-        (lambda m, a: a.floor(), np.floor),
-        (lambda m, a: a.ceil(), np.ceil),
-        (lambda m, a: a.round(), np.round),
-        (lambda m, a: a // 0.7, lambda a: np.floor_divide(a, np.float32(0.7))),
-        (lambda m, a: a % 0.7, lambda a: np.remainder(a, np.float32(0.7))),
-    ],
-)
-def test_no_grad_ops(fn, ref):
-    check(fn, (4, 5), ref=ref, grad=False)
+@pytest.mark.parametrize("fn,ref", [
+    (lambda m, a: a.sign(), np.sign),
+    (lambda m, a: a.floor(), np.floor),
+    (lambda m, a: a.ceil(), np.ceil),
+    (lambda m, a: a.round(), np.round),
+    (lambda m, a: a.trunc(), np.trunc),
+    (lambda m, a: a % 0.7, lambda a: np.remainder(a, np.float32(0.7))),
+])  # fmt: skip
+def test_stepwise_ops_and_remainder(fn, ref):
+    check(fn, (4, 5), ref=ref)
 
 
-@pytest.mark.parametrize("op", ["floor", "ceil", "round", "sign"])
-def test_piecewise_constant_ops_have_zero_grad(op):
+def test_remainder_tensor_gradients():
+    check(lambda m, a, b: a % b, (3, 4), (4,), positive=True)
+
+
+def test_floor_divide_has_no_gradient():
+    check(lambda m, a: a // 0.7, (4, 5), ref=lambda a: np.floor_divide(a, np.float32(0.7)),
+          grad=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "trunc", "sign"])
+def test_stepwise_ops_have_zero_grad(op):
     x = nr.tensor([0.3, -1.7, 2.5], requires_grad=True)
     y = getattr(x, op)()
-    if y.requires_grad:  # PyTorch records them, with a zero gradient
-        y.sum().backward()
-        assert x.grad.tolist() == [0.0, 0.0, 0.0]
-    assert y.grad_fn is None or y.requires_grad
+    y.sum().backward()
+    assert y.requires_grad and x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "trunc"])
+def test_stepwise_on_integers_copies(op):
+    x = nr.tensor([1, -2])
+    y = getattr(x, op)()
+    assert y.dtype is nr.int64 and y.tolist() == [1, -2] and y._data is not x._data
 
 
 def test_round_half_to_even():

@@ -3,7 +3,7 @@
 import nnrun.engine as nr
 import numpy as np
 import pytest
-from helpers import check
+from helpers import check, torch, torch_parity
 
 DIMS = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]
 
@@ -76,6 +76,18 @@ def test_max_dim_tie_gradient_goes_to_index():
     v, i = x.max(dim=1)
     v.sum().backward()
     assert i.tolist() == [0] and x.grad.tolist() == [[1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("op", ["amax", "amin"])
+def test_amax_ties_share_gradient_like_torch(op):
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    if torch is not None:  # gradients at ties, which finite differences cannot check
+        torch_parity(lambda m, x: getattr(x, op)(1), [a if op == "amax" else -a])
+        torch_parity(lambda m, x: getattr(x, op)(), [a if op == "amax" else -a])
+        torch_parity(lambda m, x: getattr(x, op[1:])(), [a if op == "amax" else -a])
+    x = nr.tensor(a if op == "amax" else -a, requires_grad=True)
+    getattr(x, op)(dim=1).sum().backward()
+    assert np.allclose(x.grad.numpy(), [[0.0, 0.5, 0.5], [1 / 3] * 3])
 
 
 def test_max_of_two_tensors_is_maximum():
