@@ -33,11 +33,18 @@ def _channel_shape(ndim):
     return (1, -1) + (1,) * (ndim - 2)
 
 
+def _channel_dot(a, b):
+    """Per-channel ``sum(a * b)`` over (N, C, *) arrays, without an input-sized temporary."""
+    n, c = a.shape[:2]
+    return xp_of(a).einsum("nci,nci->c", a.reshape(n, c, -1), b.reshape(n, c, -1))
+
+
 class BatchNorm(Function):
     """Batch normalisation over (N, C, *) input, one node.
 
     In training it normalises with the biased batch variance and updates the running statistics
     in place with the unbiased one (as PyTorch); in evaluation it uses the running statistics.
+    Large temporaries are kept to one per pass (they cost page faults as well as bandwidth).
     """
 
     def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
@@ -47,8 +54,8 @@ class BatchNorm(Function):
         if training:
             n = x.size // x.shape[1]
             mean = x.mean(axis=axes)
-            xc = x - mean.reshape(cshape)
-            var = xp.square(xc).mean(axis=axes)
+            xhat = x - mean.reshape(cshape)
+            var = _channel_dot(xhat, xhat) / n
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -56,15 +63,18 @@ class BatchNorm(Function):
                 running_var *= 1 - momentum
                 running_var += (momentum * n / max(n - 1, 1)) * var
             invstd = 1 / xp.sqrt(var + eps)
-            xhat = xc
-            xhat *= invstd.reshape(cshape)  # in place: xc is ours and no longer needed
-        else:
-            invstd = 1 / xp.sqrt(running_var + eps)
-            xhat = (x - running_mean.reshape(cshape)) * invstd.reshape(cshape)
+            xhat *= invstd.reshape(cshape)  # in place: the centred input becomes x-hat
+        else:  # an affine map per channel: one pass, x-hat is not materialised
+            invstd = (1 / xp.sqrt(running_var + eps)).astype(x.dtype, copy=False)
+            scale = invstd if weight is None else invstd * weight
+            shift = -running_mean * scale if bias is None else bias - running_mean * scale
+            self.training, self.axes, self.cshape, self.weight = False, axes, cshape, weight
+            self.x, self.running_mean, self.invstd = x, running_mean.copy(), invstd
+            out = x * scale.reshape(cshape)
+            out += shift.reshape(cshape)
+            return out
         self.training, self.axes, self.cshape = training, axes, cshape
         self.xhat, self.invstd, self.weight = xhat, invstd.astype(x.dtype, copy=False), weight
-        if weight is None and bias is None:
-            return xhat if training else xhat.copy()
         out = xhat * weight.reshape(cshape) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias.reshape(cshape)
@@ -72,16 +82,22 @@ class BatchNorm(Function):
 
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
-        xhat, cshape, axes = self.xhat, self.cshape, self.axes
-        gb = g.sum(axis=axes) if (nb or (nx and self.training)) else None
-        gw = (g * xhat).sum(axis=axes) if (nw or (nx and self.training)) else None
+        cshape, axes, full = self.cshape, self.axes, nx and self.training
+        gb = g.sum(axis=axes) if (nb or full) else None
+        gw = None
+        if nw or full:
+            if self.training:
+                gw = _channel_dot(g, self.xhat)
+            else:  # x-hat was not kept in eval mode; centre first (no cancellation)
+                gw = _channel_dot(g, self.x - self.running_mean.reshape(cshape)) * self.invstd
         gx = None
         if nx:
             scale = self.invstd if self.weight is None else self.invstd * self.weight
             if self.training:
                 n = g.size // g.shape[1]
-                gx = g - (gb / n).reshape(cshape)
-                gx -= xhat * (gw / n).reshape(cshape)
+                gx = self.xhat * (-gw / n).reshape(cshape)
+                gx += g
+                gx -= (gb / n).reshape(cshape)
                 gx *= scale.reshape(cshape)
             else:
                 gx = g * scale.reshape(cshape)
