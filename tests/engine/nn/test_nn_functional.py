@@ -219,3 +219,17 @@ ERRORS = [
 def test_error_matches_torch(fn):
     expected = _raise(fn, torch)
     assert expected is not None and _raise(fn, nr) == expected
+
+
+def test_conv_and_pool_are_reexported():
+    from nnrun.engine.nn import _conv, _pool
+
+    f = F(nr)
+    assert (f.conv1d, f.conv2d) == (_conv.conv1d, _conv.conv2d)
+    assert (f.max_pool2d, f.avg_pool2d, f.adaptive_avg_pool2d) == (
+        _pool.max_pool2d,
+        _pool.avg_pool2d,
+        _pool.adaptive_avg_pool2d,
+    )
+    assert nr.nn.Conv2d(1, 2, 3).weight.shape == (2, 1, 3, 3)
+    assert nr.nn.MaxPool2d(2)(nr.ones(1, 1, 4, 4)).shape == (1, 1, 2, 2)
