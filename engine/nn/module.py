@@ -3,6 +3,7 @@ traversal, mode switching, device/dtype moves and ``state_dict`` key names."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict, namedtuple
 
 from .. import backend
@@ -65,6 +66,15 @@ class RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def _copy_tensor(t: Tensor, memo) -> Tensor:
+    if isinstance(t, Parameter):
+        return copy.deepcopy(t, memo)
+    out = Tensor._make(t._data.copy(), requires_grad=t.requires_grad)
+    if t.grad is not None:
+        out.grad = Tensor._make(t.grad._data.copy())
+    return out
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -583,6 +593,18 @@ class Module:
                 )
             )
         return _IncompatibleKeys(missing, unexpected)
+
+    def __deepcopy__(self, memo):
+        # Tensors refuse pickling (and so copy.deepcopy); give the memo a copy of each one this
+        # module holds directly, then copy the attributes as the default deepcopy would.
+        for value in (*self._buffers.values(), *self.__dict__.values()):
+            if isinstance(value, Tensor) and id(value) not in memo:
+                memo[id(value)] = _copy_tensor(value, memo)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     # ---------------------------------------------------------------------------------- repr
     def _get_name(self) -> str:

@@ -234,3 +234,17 @@ def test_parameter_repr_matches_torch():
     assert repr(nn.Parameter(nr.tensor([1.5, -2.0]))) == repr(
         torch.nn.Parameter(torch.tensor([1.5, -2.0]))
     )
+
+
+def test_deepcopy_module_is_independent_and_keeps_sharing():
+    lin = nn.Linear(3, 3)
+    net = nn.Sequential(lin, nn.BatchNorm1d(3), lin)
+    net(nr.randn(4, 3)).sum().backward()
+    twin = copy.deepcopy(net)
+    assert twin[0] is twin[2] and twin[0] is not lin and twin[0].weight.grad is not None
+    assert twin[1].running_mean is not net[1].running_mean
+    x = nr.randn(2, 3)
+    net.eval(), twin.eval()
+    np.testing.assert_array_equal(to_np(net(x)), to_np(twin(x)))
+    twin[0].weight._data[...] = 0
+    assert to_np(lin.weight).any()
