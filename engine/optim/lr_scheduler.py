@@ -7,8 +7,10 @@ optimizer reference), holding the same keys as PyTorch's.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+import weakref
 from bisect import bisect_right
 from collections import Counter
 
@@ -35,6 +37,24 @@ _EPOCH_DEPRECATION_WARNING = (
 
 def _lrs(optimizer) -> list:
     return [group["lr"] for group in optimizer.param_groups]
+
+
+def _track_optimizer_steps(optimizer) -> None:
+    """Wrap ``optimizer.step`` (once) so that it records being called, as PyTorch does, for the
+    warning about calling ``scheduler.step()`` first."""
+    step = optimizer.step
+    if hasattr(step, "_wrapped_by_lr_sched"):
+        return
+    opt_ref, func = weakref.ref(optimizer), step.__func__
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        opt = opt_ref()
+        opt._opt_called = True
+        return func.__get__(opt, type(opt))(*args, **kwargs)
+
+    wrapper._wrapped_by_lr_sched = True
+    optimizer.step = wrapper
 
 
 def _check_optimizer(optimizer):
@@ -72,6 +92,7 @@ class LRScheduler:
                     )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        _track_optimizer_steps(optimizer)
         self._step_count = 0
         self._is_initial = True
         try:
@@ -106,6 +127,23 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or step) and set the new learning rates."""
+        if self._step_count == 1:
+            if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
+                warnings.warn(
+                    "Seems like `optimizer.step()` has been overridden after learning rate "
+                    "scheduler initialization. Please, make sure to call `optimizer.step()` "
+                    "before `lr_scheduler.step()`.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            elif not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn(
+                    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You "
+                    "should call them in the opposite order: `optimizer.step()` before "
+                    "`lr_scheduler.step()`, or the first value of the schedule is skipped.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._step_count += 1
         self._get_lr_called_within_step = True
         try:
