@@ -80,6 +80,7 @@ def module_parity(
                 )
             t_out, n_out = tm(*ts), nm(*ns)
             msg = f"{dt}, step {step}, {'train' if train else 'eval'}"
+            assert n_out.dtype is getattr(nr, dt), f"{dt} in, {n_out.dtype} out"
             np.testing.assert_allclose(
                 to_np(n_out),
                 t_out.detach().numpy(),
@@ -93,6 +94,7 @@ def module_parity(
                 (n_out * nr.tensor(w, dtype=n_out.dtype, device=DEVICE)).sum().backward()
                 for i, (t, n) in enumerate(zip(ts, ns)):
                     if t.grad is not None:
+                        assert n.grad.dtype is n.dtype
                         np.testing.assert_allclose(
                             to_np(n.grad),
                             t.grad.numpy(),
@@ -103,6 +105,7 @@ def module_parity(
                 n_params = dict(nm.named_parameters())
                 for name, p in tm.named_parameters():
                     if p.grad is not None:
+                        assert n_params[name].grad.dtype is getattr(nr, dt), name
                         np.testing.assert_allclose(
                             to_np(n_params[name].grad),
                             p.grad.numpy(),
