@@ -13,6 +13,7 @@ import functools
 from . import backend
 
 _grad_enabled = True
+_Tensor = None  # the Tensor class, set by tensor.py (the import is cyclic by nature)
 
 
 def is_grad_enabled() -> bool:
@@ -94,7 +95,9 @@ class Function:
     """One differentiable op. Subclasses define ``forward`` and ``backward`` on arrays.
 
     ``backward`` returns one gradient per tensor input (``None`` where no gradient flows); a
-    gradient may have the broadcast shape, the engine sums it back to the input's shape.
+    gradient may have the broadcast shape, the engine sums it back to the input's shape. It
+    returns new arrays or views of ``grad``, never an array it keeps: a fresh array may become
+    a leaf's ``.grad`` without a copy.
     """
 
     grad_name: str | None = None  # PyTorch's node name where it is not f"{ClassName}Backward0"
@@ -111,26 +114,31 @@ class Function:
 
     @classmethod
     def apply(cls, *tensors, **params):
-        from .tensor import Tensor
-
+        T = _Tensor
         ctx = cls()
         # inputs are Tensors, or constants (Python scalars, None) that never get a gradient
-        arrays = [t._data if isinstance(t, Tensor) else t for t in tensors]
-        if len(arrays) > 1:
+        arrays = [t._data if isinstance(t, T) else t for t in tensors]
+        if backend._cp is not None and len(arrays) > 1:
             _check_same_device(cls, tensors, arrays)
         out = ctx.forward(*arrays, **params)
         if _grad_enabled:
-            needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+            needs = tuple([isinstance(t, T) and t.requires_grad for t in tensors])
             if True in needs:
+                parents, shapes, dtypes = [], [], []
+                for t, a, r in zip(tensors, arrays, needs):
+                    if r:
+                        fn = t.grad_fn
+                        parents.append(t if fn is None else fn)
+                        shapes.append(a.shape)
+                        dtypes.append(a.dtype)
+                    else:
+                        parents.append(None)
+                        shapes.append(None)
+                        dtypes.append(None)
                 ctx.needs_input_grad = needs
-                ctx.parents = tuple(
-                    (t.grad_fn if t.grad_fn is not None else t) if r else None
-                    for t, r in zip(tensors, needs)
-                )
-                ctx.shapes = tuple(a.shape if r else None for a, r in zip(arrays, needs))
-                ctx.dtypes = tuple(a.dtype if r else None for a, r in zip(arrays, needs))
-                return Tensor._make(out, requires_grad=True, grad_fn=ctx)
-        return Tensor._make(out)
+                ctx.parents, ctx.shapes, ctx.dtypes = tuple(parents), shapes, dtypes
+                return T._make(out, True, ctx)
+        return T._make(out)
 
     def name(self) -> str:
         return self.grad_name or f"{type(self).__name__}Backward0"
@@ -204,8 +212,6 @@ def _topological_order(root: Function) -> list[Function]:
 
 def run_backward(tensor, grad, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array of ``tensor``'s shape) into every leaf's ``.grad``."""
-    from .tensor import Tensor
-
     root = tensor.grad_fn
     if root is None:
         if tensor.requires_grad:  # a leaf: its own gradient is the seed
@@ -213,32 +219,41 @@ def run_backward(tensor, grad, retain_graph: bool = False) -> None:
         return
     if not hasattr(root, "parents"):
         raise RuntimeError(_FREED)
+    order = _topological_order(root)
+    prev_mode = _grad_enabled
+    _set_grad_enabled(False)  # backward functions never record a graph
+    try:
+        _backward_pass(order, root, grad, retain_graph)
+    finally:
+        _set_grad_enabled(prev_mode)
+
+
+def _backward_pass(order, root, grad, retain_graph):
+    T = _Tensor
     grads = {id(root): grad}
     owned: set[int] = set()  # keys of `grads` whose arrays this pass allocated (safe to add into)
     given: set[int] = set()  # arrays handed to a leaf's .grad without a copy
-    for node in _topological_order(root):
+    for node in order:
         g = grads.pop(id(node), None)
         if g is None:
             continue
         if not hasattr(node, "needs_input_grad"):
             raise RuntimeError(_FREED)
-        with no_grad():
-            input_grads = node.backward(g)
+        input_grads = node.backward(g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        parents = node.parents
-        for i, p in enumerate(parents):
+        shapes, dtypes = node.shapes, node.dtypes
+        for i, p in enumerate(node.parents):
             if p is None:
                 continue
             ig = input_grads[i]
             if ig is None:
                 continue
-            shape, dt = node.shapes[i], node.dtypes[i]
-            if ig.shape != shape:
-                ig = unbroadcast(ig, shape)
-            if ig.dtype != dt:
-                ig = ig.astype(dt)
-            if isinstance(p, Tensor):
+            if ig.shape != shapes[i]:
+                ig = unbroadcast(ig, shapes[i])
+            if ig.dtype != dtypes[i]:
+                ig = ig.astype(dtypes[i])
+            if isinstance(p, T):
                 fresh = ig is not g and ig.base is None and id(ig) not in given
                 given.add(id(ig))
                 _accumulate(p, ig, fresh)
@@ -249,6 +264,7 @@ def run_backward(tensor, grad, retain_graph: bool = False) -> None:
                     grads[key] = ig
                 elif key in owned:
                     prev += ig
+                    grads[key] = prev  # a NumPy scalar (0-d result) is immutable: += rebinds
                 else:  # never write into an array another node may still hold
                     grads[key] = prev + ig
                     owned.add(key)
@@ -260,14 +276,12 @@ def _accumulate(leaf, g, fresh: bool):
     """Add ``g`` into ``leaf.grad``. ``fresh``: this pass allocated ``g`` and no one else holds
     it, so it may become the leaf's ``.grad`` without a copy. NumPy returns scalars, not 0-d
     arrays, from 0-d arithmetic: ``.grad`` always gets an array."""
-    from .tensor import Tensor
-
     if leaf.grad is None:
         if not backend.is_array(g):
             g = backend.np.array(g)
         elif not fresh:
             g = g.copy()
-        leaf.grad = Tensor._make(g)
+        leaf.grad = _Tensor._make(g)
     else:
         total = leaf.grad._data + g
         leaf.grad._data = total if backend.is_array(total) else backend.np.array(total)

@@ -615,7 +615,7 @@ class Tensor:
         )
 
 
-api._Tensor = Tensor
+api._Tensor = autograd._Tensor = Tensor
 
 
 def _index_key(key, t):

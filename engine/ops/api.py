@@ -52,8 +52,17 @@ def _mismatch(a, b):
 
 def _binary(fn, a, b, floating=False, **kw):
     """Apply a broadcasting binary Function with PyTorch's type promotion."""
-    T = _T()
-    if not isinstance(a, T):
+    T = _Tensor
+    if isinstance(a, T):
+        ad = a._data.dtype
+        # fast paths (most ops in a model): two tensors of one dtype, or a float tensor and a
+        # Python float; the result keeps the dtype, nothing to promote
+        if isinstance(b, T):
+            if ad == b._data.dtype and (not floating or ad.kind == "f"):
+                return _apply_broadcast(fn, a, b, ad, kw)
+        elif type(b) is float and ad.kind == "f":
+            return fn.apply(a, b, dtype=ad, **kw)
+    else:
         if isinstance(b, T):  # reflected op with a scalar on the left
             a = _scalar_or_tensor(a, b)
             if not isinstance(a, T):
@@ -66,13 +75,20 @@ def _binary(fn, a, b, floating=False, **kw):
     b = _scalar_or_tensor(b, a)
     if isinstance(b, T):
         dt = result_type(a.dtype, a.ndim, b.dtype, b.ndim)
-        if a.shape != b.shape:
-            _broadcast_shapes(a.shape, b.shape)
     else:
         dt = result_type(a.dtype, a.ndim, None, 0, b)
     if floating and not dt.is_floating_point:
         dt = backend.default_float()
-    return fn.apply(a, b, dtype=dt.np, **kw)
+    return _apply_broadcast(fn, a, b, dt.np, kw)
+
+
+def _apply_broadcast(fn, a, b, np_dtype, kw):
+    try:
+        return fn.apply(a, b, dtype=np_dtype, **kw)
+    except ValueError:  # NumPy's broadcast error: raise PyTorch's, naming both shapes
+        if isinstance(b, _Tensor):
+            _broadcast_shapes(a._data.shape, b._data.shape)
+        raise
 
 
 def _scalar_or_tensor(x, ref):

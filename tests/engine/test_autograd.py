@@ -111,6 +111,17 @@ def test_shared_pass_through_gradients(fn, expected):
     assert a.grad.tolist() == expected
 
 
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_zero_dim_node_used_many_times(n):
+    x = nr.tensor(1.5, requires_grad=True)
+    y = x * 2
+    z = y
+    for _ in range(n - 1):
+        z = z + y
+    z.backward()
+    assert x.grad.item() == 2.0 * n and z.item() == 3.0 * n
+
+
 def test_leaf_grads_never_alias():
     a = nr.tensor([1.0, 2.0], requires_grad=True)
     b = nr.tensor([3.0, 4.0], requires_grad=True)
