@@ -1,0 +1,316 @@
+"""Checkpoints: crash-safe writes, reads with clear errors, and the ``last``/``best`` links.
+
+Layout of ``<run>/checkpoints/``::
+
+    step-00000450/           one complete checkpoint, named by its global step
+      model.safetensors      model.state_dict() (PyTorch: safetensors.torch.load_file + load_state_dict)
+      state.safetensors      optimizer, scheduler, RNG states, normalisation statistics
+      meta.json              epoch, step, position in the epoch, metrics, best value, config hash
+      config.yaml            the resolved config (so a checkpoint directory stands alone)
+    last -> step-00000450    symlinks, replaced atomically
+    best -> step-00000360
+
+How a write stays crash-safe: every file is written into a fresh ``.tmp-step-...-<pid>`` directory
+and fsynced; the directory is renamed to ``step-<N>`` (atomic) and the parent fsynced; only then is a
+new symlink made under a temporary name and renamed over ``last`` (``rename(2)`` replaces it
+atomically), then ``best``. At every instant ``last`` names a complete checkpoint: the old one until
+the rename, the new one after. A crash leaves at worst a temporary or unreferenced directory, which
+`recover` removes before a resumed run writes again. Old checkpoints are deleted only after the
+links moved away from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nnrun.engine as nr
+from nnrun.engine.serialization import SerializationError
+
+from .errors import CheckpointError
+from .rundir import CHECKPOINTS, CONFIG, fsync_dir
+
+MODEL = "model.safetensors"
+STATE = "state.safetensors"
+META = "meta.json"
+FORMAT, VERSION = "nnrun-checkpoint", 1
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint directory that `read` checked; its files are loaded on demand."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    def model_state(self) -> dict[str, Any]:
+        """The model's state dict (tensors on the CPU)."""
+        state = _load(self.model_path)
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise CheckpointError(f"{self.model_path} does not hold a model's state dict")
+        return state
+
+    def training_state(self) -> dict[str, Any]:
+        """Optimizer, scheduler, RNG and normalisation state (`save`'s ``training_state``)."""
+        state = _load(self.path / STATE)
+        if not isinstance(state, dict) or "optimizer" not in state:
+            raise CheckpointError(f"{self.path / STATE} does not hold nnrun's training state")
+        return state
+
+
+def load_weights(model, state: dict[str, Any], source: Path) -> None:
+    """``model.load_state_dict(state)``; a mismatch (another config) is a `CheckpointError`."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(
+            f"{source} does not fit the model built from the config (was it written by another "
+            f"config?): {e}"
+        ) from None
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+def save(
+    root: Path,
+    *,
+    step: int,
+    model_state: dict[str, Any],
+    training_state: dict[str, Any],
+    meta: dict[str, Any],
+    config_text: str,
+    mode: str | None = None,
+    keep: int = 1,
+) -> Path:
+    """Write a checkpoint for global ``step`` under ``root``, point ``last`` at it and ``best`` at
+    the best checkpoint by ``meta["monitor_value"]`` (``mode``: ``"min"``/``"max"``), then delete
+    checkpoints that are neither linked nor among the ``keep`` best. Returns the new directory.
+
+    Raises `CheckpointError` if the files cannot be written (nothing partial is left behind).
+    """
+    name = f"step-{step:08d}"
+    final = root / name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            if _target(root / "last") == name:  # this very state is already saved
+                _relink(root, mode)
+                return final
+            shutil.rmtree(final)  # left by a crash, never linked
+        tmp = root / f".tmp-{name}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            nr.save(model_state, tmp / MODEL)
+            nr.save(training_state, tmp / STATE)
+            meta = {"format": FORMAT, "version": VERSION, "step": step, **meta}
+            _write(tmp / META, json.dumps(meta, indent=1) + "\n")
+            _write(tmp / CONFIG, config_text)
+            fsync_dir(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(root)
+        _link(root, "last", name)
+        _relink(root, mode)
+        prune(root, mode=mode, keep=keep)
+    except OSError as e:
+        raise CheckpointError(f"cannot write a checkpoint in {root}: {e.strerror or e}") from None
+    except TypeError as e:  # a state nr.save cannot store (e.g. a scheduler holding a function)
+        raise CheckpointError(f"cannot save the training state: {e}") from None
+    return final
+
+
+def _write(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _link(root: Path, link: str, target: str) -> None:
+    """Atomically make ``root/link`` a symlink to ``target`` (a sibling directory's name)."""
+    tmp = root / f".{link}.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp, target_is_directory=True)
+    os.replace(tmp, root / link)
+    fsync_dir(root)
+
+
+def _target(link: Path) -> str | None:
+    try:
+        return os.readlink(link) if link.is_symlink() else None
+    except OSError:
+        return None
+
+
+def _steps(root: Path) -> dict[str, int]:
+    """``{directory name: step}`` of the complete checkpoints under ``root``."""
+    if not root.is_dir():
+        return {}
+    found = {}
+    for entry in root.iterdir():
+        m = _STEP_DIR.match(entry.name)
+        if m and entry.is_dir() and not entry.is_symlink():
+            found[entry.name] = int(m.group(1))
+    return found
+
+
+def _ranked(root: Path, mode: str | None) -> list[str]:
+    """Checkpoints that carry a monitored value, best first (ties: the earlier step)."""
+    if mode not in ("min", "max"):
+        return []
+    scored = []
+    for name, step in _steps(root).items():
+        value = _meta_or_none(root / name).get("monitor_value")
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            scored.append((value if mode == "min" else -value, step, name))
+    return [name for *_, name in sorted(scored)]
+
+
+def _relink(root: Path, mode: str | None) -> None:
+    ranked = _ranked(root, mode)
+    if ranked and _target(root / "best") != ranked[0]:
+        _link(root, "best", ranked[0])
+
+
+def prune(root: Path, *, mode: str | None, keep: int) -> None:
+    """Delete checkpoints that neither ``last`` nor ``best`` names and that are not among the
+    ``keep`` best. Links move first, deletions come last: a crash here loses nothing needed."""
+    wanted = {_target(root / "last"), _target(root / "best"), *_ranked(root, mode)[:keep]}
+    for name in _steps(root):
+        if name not in wanted:
+            shutil.rmtree(root / name, ignore_errors=True)
+
+
+def recover(root: Path, *, mode: str | None) -> None:
+    """Before a resumed run writes: remove temporary directories, checkpoints newer than ``last``
+    (written after it by a run that crashed before linking them), and repair ``best``."""
+    if not root.is_dir():
+        return
+    last = _steps(root).get(_target(root / "last") or "", -1)
+    for entry in root.iterdir():
+        if entry.name.startswith(".") and ".tmp-" in entry.name:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+    for name, step in _steps(root).items():
+        if step > last:
+            shutil.rmtree(root / name, ignore_errors=True)
+    best = root / "best"
+    if best.is_symlink() and not best.exists():
+        best.unlink()
+    _relink(root, mode)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def read(path: str | os.PathLike) -> Checkpoint:
+    """The checkpoint directory at ``path``; raises `CheckpointError` if it is not a complete one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint directory")
+    for required in (MODEL, META):
+        if not (path / required).is_file():
+            raise CheckpointError(
+                f"{path} is not a checkpoint: {required} is missing (a checkpoint directory holds "
+                f"{MODEL}, {STATE} and {META})"
+            )
+    meta = _meta(path)
+    return Checkpoint(path, meta)
+
+
+def last(run_path: Path) -> Checkpoint:
+    """The ``last`` checkpoint of a run directory, for ``--resume``."""
+    link = run_path / CHECKPOINTS / "last"
+    if not link.exists():
+        raise CheckpointError(
+            f"{run_path} has no checkpoint to resume from ({link} is missing): the run stopped "
+            "before its first checkpoint; start it again"
+        )
+    return read(link)
+
+
+def find(path: str | os.PathLike) -> tuple[Checkpoint | None, Path]:
+    """What ``nnrun eval PATH`` names: ``(checkpoint, weights file)``.
+
+    ``PATH`` is a ``model.safetensors`` (its checkpoint is the folder around it, if that is one), a
+    checkpoint directory, or a run directory (its ``best`` checkpoint, else ``last``).
+    """
+    path = Path(path)
+    if path.is_file():
+        folder = path.parent
+        checkpoint = read(folder) if (folder / META).is_file() else None
+        return checkpoint, path
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory")
+    if (path / MODEL).exists() or (path / META).exists():
+        checkpoint = read(path)
+        return checkpoint, checkpoint.model_path
+    if (path / CHECKPOINTS).is_dir():
+        for link in ("best", "last"):
+            if (path / CHECKPOINTS / link).exists():
+                checkpoint = read(path / CHECKPOINTS / link)
+                return checkpoint, checkpoint.model_path
+        raise CheckpointError(f"{path} is a run directory without checkpoints")
+    raise CheckpointError(
+        f"{path} is neither a weights file, a checkpoint directory nor a run directory "
+        f"(found no {MODEL} and no {CHECKPOINTS}/ in it)"
+    )
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    file = path / META
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{file} is unreadable or corrupt: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{file} is not an nnrun checkpoint's metadata")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(
+            f"{file} has checkpoint format version {meta.get('version')!r}; this nnrun reads "
+            f"version {VERSION}"
+        )
+    return meta
+
+
+def _meta_or_none(path: Path) -> dict[str, Any]:
+    try:
+        return _meta(path)
+    except CheckpointError:
+        return {}
+
+
+def _load(path: Path) -> Any:
+    try:
+        return nr.load(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except SerializationError as e:
+        raise CheckpointError(str(e)) from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None

@@ -1,0 +1,318 @@
+"""The training loop of ``nnrun train``: steps, validation, metrics records, checkpoints.
+
+`Loop.fit` trains from `Loop.state` (fresh, or restored from a checkpoint by `Loop.restore`) until
+the configured epochs, ``max_steps``, early stopping, or a signal (``stop_signal``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import nnrun.engine as nr
+
+from . import checkpoint
+from .errors import CheckpointError, TrainingFailed
+from .metrics import Task, Totals
+
+
+@dataclass
+class TrainState:
+    """The counters a checkpoint saves in ``meta.json`` so that a run resumes exactly."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # training batches done over the run (skipped ones included)
+    position: int = 0  # batches done in the current (unfinished) epoch
+    loss_sum: float = 0.0  # the current epoch's summed finite losses ...
+    loss_count: int = 0  # ... and how many there were
+    skipped: int = 0  # non-finite steps skipped over the run
+    epoch_skipped: int = 0
+    best: dict[str, Any] | None = None  # the best epoch record by checkpoint.monitor
+    early_best: float | None = None  # early stopping: the best value so far ...
+    bad_epochs: int = 0  # ... and the epochs since it improved
+    stopped: str | None = None  # "early_stopping", "max_steps"
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> TrainState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in meta.get("state", {}).items() if k in known})
+
+
+class Loop:
+    """A run's model, optimizer, loaders and counters, and the loop that trains them."""
+
+    def __init__(
+        self, *, config, run, model, loss_fn, optimizer, schedule, task: Task, train_loader,
+        val_loader, generator, device, reporter, extra_meta, normalization, config_text,
+    ):  # fmt: skip
+        self.config, self.run, self.model, self.loss_fn = config, run, model, loss_fn
+        self.optimizer, self.schedule, self.task = optimizer, schedule, task
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.generator, self.device, self.reporter = generator, device, reporter
+        self.extra_meta, self.normalization, self.config_text = (
+            extra_meta, normalization, config_text,
+        )  # fmt: skip
+        self.state = TrainState()
+        self.loader_state = generator.get_state()  # the generator at the start of this epoch
+        self.stop_signal: tuple[str, int] | None = None
+        self.val_limit: int | None = None
+        self.monitor = self._metric(config.checkpoint.monitor, ("checkpoint", "monitor"))
+        self.monitor_mode = config.checkpoint.mode
+        stopping = config.train.early_stopping
+        if stopping is not None:
+            self._metric(stopping.monitor, ("train", "early_stopping", "monitor"))
+        for name in config.expect:
+            self._metric(name, ("expect", name))
+        if schedule is not None and schedule.monitor is not None:
+            self._metric(schedule.monitor, ("scheduler", "monitor"))
+        limit = config.train.limit_batches
+        self.batches = len(train_loader) if limit is None else min(len(train_loader), limit)
+
+    @property
+    def metric_names(self) -> list[str]:
+        names = ["train_loss"]
+        if self.val_loader is not None:
+            names += ["val_loss", *(f"val_{m}" for m in self.task.metric_names)]
+        return [*names, "lr"]
+
+    def _metric(self, name: str, path: tuple) -> str:
+        if name in self.metric_names:
+            return name
+        if path[0] == "checkpoint" and "monitor" not in self.config.checkpoint.model_fields_set:
+            return "train_loss"  # the default val_loss, in a run without validation data
+        raise self.config.error(
+            path,
+            f"metric {name!r} is not computed by this run; it computes "
+            + ", ".join(self.metric_names),
+        )
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        s, cfg = self.state, self.config.train
+        while s.epoch < cfg.epochs and s.stopped is None:
+            if self._max_steps_hit():
+                s.stopped = "max_steps"
+                break
+            started = time.perf_counter()
+            self._train_epoch()
+            record = self._end_epoch(time.perf_counter() - started)
+            self.reporter.end_epoch(record, cfg.epochs)
+            if self.stop_signal is not None:
+                self._interrupted()
+        if s.stopped is None and self._max_steps_hit() and s.epoch < cfg.epochs:
+            s.stopped = "max_steps"
+
+    def has_work(self) -> bool:
+        """Whether `fit` would train at all (a resumed run may be finished already)."""
+        s = self.state
+        return (
+            s.stopped is None and s.epoch < self.config.train.epochs and not self._max_steps_hit()
+        )
+
+    def _max_steps_hit(self) -> bool:
+        max_steps = self.config.train.max_steps
+        return max_steps is not None and self.state.step >= max_steps
+
+    def _train_epoch(self) -> None:
+        s = self.state
+        if s.position == 0:
+            self.loader_state = self.generator.get_state()
+        else:
+            self.generator.set_state(self.loader_state)  # resuming inside this epoch
+        batches = iter(self.train_loader)
+        for _ in range(s.position):
+            next(batches)
+        self.model.train()
+        self.reporter.start_epoch(s.epoch + 1, self.config.train.epochs, self.batches, s.position)
+        every = self.config.checkpoint.every_steps
+        while s.position < self.batches and not self._max_steps_hit():
+            x, y = next(batches)
+            self._step(x.to(self.device), y.to(self.device))
+            s.position += 1
+            s.step += 1
+            if self.stop_signal is not None:
+                self._interrupted()
+            if every is not None and s.step % every == 0 and s.position < self.batches:
+                self.save(None)
+
+    def _step(self, x, y) -> None:
+        output = self.model(x)
+        loss = self.loss_fn(output, self.task.targets(y, output))
+        value = loss.item()
+        if not math.isfinite(value):
+            return self._nonfinite("loss", value, len(x))
+        self.optimizer.zero_grad()
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.config.train.grad_clip is not None:
+            norm = nr.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip).item()
+        else:
+            with nr.no_grad():  # the sum of all gradients is finite iff every gradient is
+                norm = nr.stack([p.grad.sum().double() for p in params]).sum().item()
+        if not math.isfinite(norm):
+            return self._nonfinite("gradient", norm, len(x))
+        self.optimizer.step()
+        if self.schedule is not None and self.schedule.interval == "step":
+            self.schedule.step()
+        self.state.loss_sum += value
+        self.state.loss_count += 1
+        self.reporter.step(value, len(x))
+        return None
+
+    def _nonfinite(self, what: str, value: float, samples: int) -> None:
+        s = self.state
+        if self.config.train.on_nonfinite == "skip":
+            s.skipped += 1
+            s.epoch_skipped += 1
+            self.reporter.step(None, samples)
+            return
+        last = self.run.checkpoints / "last"
+        kept = (
+            f"the last good checkpoint is {last} (kept); after fixing the cause (a lower lr, "
+            f"train.grad_clip) continue with: nnrun train --resume {self.run.path}"
+            if last.exists()
+            else "no checkpoint was written before it"
+        )
+        raise TrainingFailed(
+            f"non-finite {what} ({value}) at step {s.step + 1} (epoch {s.epoch + 1}, batch "
+            f"{s.position + 1}); {kept}. To skip such steps instead, set "
+            "train.on_nonfinite: skip"
+        )
+
+    def _end_epoch(self, seconds: float) -> dict[str, Any]:
+        s, cfg = self.state, self.config.train
+        complete = s.position >= self.batches
+        record: dict[str, Any] = {"epoch": s.epoch + 1, "step": s.step}
+        record["train_loss"] = s.loss_sum / s.loss_count if s.loss_count else math.nan
+        validation_started = time.perf_counter()
+        record.update(self.validate())
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.config.train.on_nonfinite == "skip":
+            record["skipped_steps"] = s.epoch_skipped
+        seconds += time.perf_counter() - validation_started
+        record["seconds"] = round(seconds, 3)
+        self.run.append_metrics(record)
+        metrics = {k: v for k, v in record.items() if k not in ("epoch", "step", "seconds")}
+        if complete:
+            s.epoch += 1
+            s.position, s.loss_sum, s.loss_count, s.epoch_skipped = 0, 0.0, 0, 0
+            if self.schedule is not None and self.schedule.interval == "epoch":
+                self.schedule.step(metrics)
+        value = metrics.get(self.monitor)
+        if _better(value, (s.best or {}).get(self.monitor), self.monitor_mode, 0.0):
+            s.best = {k: v for k, v in record.items() if k != "seconds"}
+        stopping = cfg.early_stopping
+        if complete and stopping is not None:
+            current = metrics.get(stopping.monitor)
+            if _better(current, s.early_best, stopping.mode, stopping.min_delta):
+                s.early_best, s.bad_epochs = current, 0
+            else:
+                s.bad_epochs += 1
+            if s.bad_epochs >= stopping.patience:
+                s.stopped = "early_stopping"
+                self.reporter.info(
+                    f"early stopping: {stopping.monitor} has not improved by "
+                    f"{stopping.min_delta:g} for {stopping.patience} epochs"
+                )
+        self.save(value)
+        return record
+
+    def validate(self, limit: int | None = None) -> dict[str, float]:
+        """The validation loss and metrics (``val_loss``, ``val_accuracy``, ...), or {}."""
+        if self.val_loader is None:
+            return {}
+        totals = self.evaluate(self.val_loader, limit=limit or self.val_limit)
+        return {f"val_{k}": v for k, v in totals.metrics().items()}
+
+    def evaluate(self, loader, *, limit: int | None = None) -> Totals:
+        """Loss and metrics of the model over ``loader`` (eval mode, no grad)."""
+        return evaluate_batches(
+            self.model, self.loss_fn, self.task, loader, self.device, limit=limit
+        )
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save(self, monitor_value: float | None) -> None:
+        """Write a checkpoint of the current state (``last``; ``best`` follows the monitor)."""
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.schedule is None else self.schedule.scheduler.state_dict(),
+            "rng": {"cpu": nr.get_rng_state(), "loader": self.loader_state},
+            "normalization": self.normalization,
+        }
+        meta = {
+            "epoch": self.state.epoch,
+            "position": self.state.position,
+            "monitor": self.monitor,
+            "mode": self.monitor_mode,
+            "monitor_value": monitor_value,
+            "state": asdict(self.state),
+            **self.extra_meta,
+        }
+        checkpoint.save(
+            self.run.checkpoints, step=self.state.step, model_state=self.model.state_dict(),
+            training_state=state, meta=meta, config_text=self.config_text,
+            mode=self.monitor_mode, keep=self.config.checkpoint.keep,
+        )  # fmt: skip
+
+    def restore(self, ckpt: checkpoint.Checkpoint, state: dict[str, Any]) -> None:
+        """Load a checkpoint's weights, optimizer, scheduler, RNG states and counters."""
+        checkpoint.load_weights(self.model, ckpt.model_state(), ckpt.model_path)
+        where = ckpt.path / checkpoint.STATE
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.schedule is not None and state.get("scheduler") is not None:
+                self.schedule.scheduler.load_state_dict(state["scheduler"])
+            nr.set_rng_state(state["rng"]["cpu"])
+            self.loader_state = bytes(state["rng"]["loader"])
+            self.generator.set_state(self.loader_state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(
+                f"{where} does not fit this run's optimizer or state: {e}"
+            ) from None
+        self.state = TrainState.from_meta(ckpt.meta)
+        if self.state.stopped != "early_stopping" or self.config.train.early_stopping is None:
+            self.state.stopped = None
+
+    def _interrupted(self) -> None:
+        from .train import Interrupted
+
+        name, code = self.stop_signal
+        s = self.state
+        if s.position:
+            self.save(None)
+        where = f"epoch {s.epoch + 1}, batch {s.position}" if s.position else f"epoch {s.epoch}"
+        raise Interrupted(
+            f"interrupted by {name} at step {s.step} ({where}); checkpoint saved to "
+            f"{self.run.checkpoints / 'last'}\nresume with: nnrun train --resume {self.run.path}",
+            code,
+        )
+
+
+def evaluate_batches(model, loss_fn, task, loader, device, *, limit: int | None = None) -> Totals:
+    """Loss and metrics of ``model`` over ``loader`` in eval mode, without grad."""
+    totals = Totals(task)
+    was_training = model.training
+    model.eval()
+    try:
+        with nr.no_grad():
+            for i, (x, y) in enumerate(loader):
+                if limit is not None and i >= limit:
+                    break
+                x, y = x.to(device), y.to(device)
+                output = model(x)
+                totals.add(loss_fn(output, task.targets(y, output)).item(), output, y)
+    finally:
+        model.train(was_training)
+    return totals
+
+
+def _better(value, best, mode: str | None, min_delta: float) -> bool:
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta

@@ -1,0 +1,161 @@
+"""What a model's outputs mean for a loss, and the metrics computed from them.
+
+    task = task_for("CrossEntropyLoss", dataset_task="classification", num_classes=10)
+    totals = Totals(task)
+    for x, y in loader:
+        out = model(x)
+        totals.add(loss_fn(out, task.targets(y, out)).item(), out, y)
+    totals.metrics()     # {"loss": 0.21, "accuracy": 0.95}
+    totals.report()      # + per_class, confusion_matrix, samples
+
+Classification: accuracy, per-class precision/recall, a confusion matrix (rows: true class,
+columns: predicted class). Regression: mse and mae over every target value. Sums are kept in
+float64 on the host; only predicted labels (or errors) cross from the device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")  # targets: class indices (N,)
+BINARY_LOSSES = ("BCEWithLogitsLoss", "BCELoss")  # targets: 0/1 floats shaped like the output
+REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
+
+
+@dataclass(frozen=True)
+class Task:
+    """How targets are fed to the loss and outputs read as predictions.
+
+    ``kind``: ``"multiclass"`` (argmax of the output), ``"binary"`` (a logit > 0, or a probability
+    > 0.5 for ``BCELoss``) or ``"regression"``.
+    """
+
+    kind: str
+    num_classes: int | None = None
+    probabilities: bool = False  # BCELoss takes probabilities, BCEWithLogitsLoss logits
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return ("mse", "mae") if self.kind == "regression" else ("accuracy",)
+
+    def targets(self, y, output):
+        """``y`` as the loss wants it: BCE losses take float 0/1 shaped like the output."""
+        if self.kind == "binary":
+            return y.to(output.dtype).reshape(output.shape)
+        return y
+
+    def predictions(self, output) -> np.ndarray:
+        """Predicted class indices (N,) on the host."""
+        if self.kind == "binary":
+            threshold = 0.5 if self.probabilities else 0.0
+            return (output.detach().reshape(-1) > threshold).cpu().numpy().astype(np.int64)
+        return output.detach().argmax(1).cpu().numpy()
+
+
+def task_for(loss_name: str, *, dataset_task: str, num_classes: int | None, config=None) -> Task:
+    """The `Task` of a loss on a dataset; a loss that cannot fit the data is a `ConfigError`."""
+    short = loss_name.rsplit(":", 1)[-1]
+
+    def error(message: str) -> ConfigError:
+        return config.error(("loss",), message) if config is not None else ConfigError(message)
+
+    if dataset_task == "regression":
+        if short in LABEL_LOSSES or short in BINARY_LOSSES:
+            raise error(
+                f"{short} is a classification loss but the dataset's targets are real values "
+                "(a regression task); use MSELoss or L1Loss"
+            )
+        return Task("regression")
+    if short in REGRESSION_LOSSES:
+        raise error(
+            f"{short} is a regression loss but the dataset has class labels "
+            f"({num_classes} classes); use CrossEntropyLoss"
+        )
+    if short in BINARY_LOSSES:
+        if num_classes is not None and num_classes > 2:
+            raise error(
+                f"{short} is for two classes but the dataset has {num_classes}; "
+                "use CrossEntropyLoss"
+            )
+        return Task("binary", 2, probabilities=short == "BCELoss")
+    return Task("multiclass", num_classes)
+
+
+class Totals:
+    """Running sums over batches: the loss (weighted by batch size) and the task's metrics."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.samples = 0
+        self.loss_sum = 0.0
+        self.squared = self.absolute = 0.0
+        self.values = 0  # regression: target values counted
+        classes = task.num_classes or 0
+        self.confusion = np.zeros((classes, classes), dtype=np.int64)
+
+    def add(self, loss_value: float, output, target) -> None:
+        """Add one batch: the loss's value (a mean over the batch), the output and raw targets."""
+        n = int(output.shape[0])
+        self.samples += n
+        self.loss_sum += float(loss_value) * n
+        if self.task.kind == "regression":
+            diff = (output.detach().reshape(target.shape) - target).cpu().numpy()
+            diff = diff.astype(np.float64)
+            self.squared += float(np.square(diff).sum())
+            self.absolute += float(np.abs(diff).sum())
+            self.values += diff.size
+            return
+        pred = self.task.predictions(output)
+        true = target.detach().reshape(-1).cpu().numpy().astype(np.int64)
+        size = max(len(self.confusion), int(pred.max(initial=0)) + 1, int(true.max(initial=0)) + 1)
+        if size > len(self.confusion):  # an output wider than the dataset's classes
+            grown = np.zeros((size, size), dtype=np.int64)
+            grown[: len(self.confusion), : len(self.confusion)] = self.confusion
+            self.confusion = grown
+        self.confusion += np.bincount(true * size + pred, minlength=size * size).reshape(size, size)
+
+    def metrics(self) -> dict[str, float]:
+        """``loss`` and the task's metrics (``accuracy``, or ``mse`` and ``mae``)."""
+        out = {"loss": self.loss_sum / max(self.samples, 1)}
+        if self.task.kind == "regression":
+            out["mse"] = self.squared / max(self.values, 1)
+            out["mae"] = self.absolute / max(self.values, 1)
+        else:
+            out["accuracy"] = float(np.trace(self.confusion)) / max(self.samples, 1)
+        return out
+
+    def report(self, classes: list[str] | None = None) -> dict[str, Any]:
+        """`metrics` plus ``samples`` and, for classification, ``per_class`` and
+        ``confusion_matrix``."""
+        out: dict[str, Any] = {**self.metrics(), "samples": self.samples}
+        if self.task.kind != "regression":
+            out["per_class"] = per_class(self.confusion, classes)
+            out["confusion_matrix"] = self.confusion.tolist()
+        return out
+
+
+def per_class(confusion: np.ndarray, classes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Precision, recall and support per class from a confusion matrix (rows: true class).
+
+    A class never predicted has precision 0; a class with no samples has recall 0.
+    """
+    rows = []
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    for c in range(len(confusion)):
+        hits = int(confusion[c, c])
+        name = classes[c] if classes is not None and c < len(classes) else str(c)
+        rows.append(
+            {
+                "class": c,
+                "name": name,
+                "precision": hits / predicted[c] if predicted[c] else 0.0,
+                "recall": hits / actual[c] if actual[c] else 0.0,
+                "support": int(actual[c]),
+            }
+        )
+    return rows
