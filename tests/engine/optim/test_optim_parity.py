@@ -201,3 +201,64 @@ def test_identical_gradients(name, kwargs, dtype):
         t = t.numpy()
         err = float(np.abs(to_np(n) - t).max()) / float(np.abs(t).max())
         assert err <= tol, f"{key}: {err:.3g}"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        (
+            "SGD",
+            {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1, "maximize": True},
+        ),
+        ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3}),
+        ("Adam", {"lr": 0.02, "amsgrad": True, "weight_decay": 0.1, "maximize": True}),
+        ("AdamW", {"lr": 0.02, "maximize": True}),
+        ("RMSprop", {"lr": 0.005, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
+        ("Adagrad", {"lr": 0.1, "weight_decay": 0.1, "maximize": True}),
+    ],
+    ids=lambda c: str(c),
+)
+def test_large_params_share_scratch_buffers(name, kwargs):
+    """Parameters of >= 65536 elements and different sizes take their temporaries from the
+    same kept scratch buffers; results stay PyTorch's."""
+    rng = np.random.default_rng(2)
+    shapes = [(300, 250), (100,), (400, 200)]
+    p0 = [rng.standard_normal(s) for s in shapes]
+    n_ps = [nr.tensor(a, dtype=nr.float32, device=DEVICE, requires_grad=True) for a in p0]
+    t_ps = [torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in p0]
+    n_opt, t_opt = (
+        getattr(nr.optim, name)(n_ps, **kwargs),
+        getattr(torch.optim, name)(t_ps, **kwargs),
+    )
+    for _ in range(5):
+        for n, t, s in zip(n_ps, t_ps, shapes):
+            g = rng.standard_normal(s)
+            n.grad, t.grad = nr.tensor(g, dtype=nr.float32, device=DEVICE), torch.tensor(g).float()
+        n_opt.step()
+        t_opt.step()
+    assert n_opt._scratch, "the scratch path was not taken"
+    for n, t in zip(n_ps, t_ps):
+        np.testing.assert_allclose(to_np(n), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_with_nn_module():
+    """Parameters of an nn.Module (nn.Parameter), stepped like PyTorch's."""
+    if not hasattr(nr, "nn") or not hasattr(nr.nn, "Linear"):
+        pytest.skip("nnrun.engine.nn is not available")
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
+    n_model, t_model = nr.nn.Linear(4, 2), torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        t_model.weight.copy_(torch.tensor(to_np(n_model.weight)))
+        t_model.bias.copy_(torch.tensor(to_np(n_model.bias)))
+    results = []
+    for m, model in ((nr, n_model), (torch, t_model)):
+        opt = m.optim.AdamW(model.parameters(), lr=0.05)
+        xs, ys = m.tensor(x, dtype=m.float32), m.tensor(y, dtype=m.float32)
+        for _ in range(20):
+            opt.zero_grad()
+            ((model(xs) - ys) ** 2).mean().backward()
+            opt.step()
+        results.append([to_np(p) if m is nr else p.detach().numpy() for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
