@@ -46,11 +46,12 @@ def _infer_dtype(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor)."""
-    dev = (
-        get_device(device)
-        if device is not None
-        else (data.device if isinstance(data, Tensor) else backend.CPU)
-    )
+    if device is not None:
+        dev = get_device(device)
+    elif isinstance(data, Tensor):
+        dev = data.device
+    else:  # a CuPy array stays on its GPU, like torch.tensor(cuda_tensor)
+        dev = backend.device_of(data) if backend.is_array(data) else backend.CPU
     dt = to_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
         arr = data._data

@@ -137,19 +137,12 @@ def mul(input, other):
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
         return _binary(E.Div, input, other, floating=True)
-    if rounding_mode == "floor":
-        return floor_divide(input, other)
-    if rounding_mode == "trunc":
-        q = div(input, other)
-        return _wrap(
-            backend.xp_of(q._data)
-            .trunc(q._data)
-            .astype(_promoted_nograd(input, other).np, copy=False)
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+            f"found '{rounding_mode}'"
         )
-    raise ValueError(
-        f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
-        f"found '{rounding_mode}'"
-    )
+    return _binary(E.DivRounding, input, other, rounding_mode=rounding_mode)
 
 
 def pow(input, exponent):

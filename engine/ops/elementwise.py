@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..backend import xp_of
+from .reduce import _quiet
 
 
 def _cast(out, dtype):
@@ -81,10 +82,11 @@ class Pow(Function):
         ga = gb = None
         if na:
             ga = g * b * a ** (b - 1) if not (isinstance(b, (int, float)) and b == 2) else g * 2 * a
-        if nb:
+        if nb:  # as PyTorch: 0 where the base is 0 and the exponent >= 0, else out * log(a)
             xp = xp_of(g)
-            gb = g * self.out * xp.log(xp.where(a > 0, a, 1))  # PyTorch: 0 where base <= 0
-            gb = xp.where(a > 0, gb, 0).astype(g.dtype, copy=False)
+            with _quiet(xp):
+                gb = g * self.out * xp.log(a)
+            gb = xp.where((a == 0) & (b >= 0), 0, gb).astype(g.dtype, copy=False)
         return ga, gb
 
 
@@ -324,6 +326,23 @@ class Remainder(Function):
         na, nb = self.needs_input_grad[:2]
         gb = -g * xp_of(g).floor_divide(self.a, self.b) if nb else None
         return (g if na else None), gb
+
+
+class DivRounding(Function):
+    """``div(a, b, rounding_mode=...)``: recorded like PyTorch's, with zero gradients."""
+
+    grad_name = "DivBackward2"
+
+    def forward(self, a, b, dtype=None, rounding_mode="floor"):
+        xp = xp_of(a)
+        with _quiet(xp):
+            if rounding_mode == "floor":
+                return _cast(xp.floor_divide(a, b), dtype)
+            return _cast(xp.trunc(xp.true_divide(a, b)), dtype)
+
+    def backward(self, g):
+        zero = xp_of(g).zeros_like(g)
+        return zero, zero
 
 
 def floor_divide(a, b):

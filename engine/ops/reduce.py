@@ -13,7 +13,8 @@ def norm_dims(dim, ndim: int):
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     if not dims:
         return None
-    return tuple(sorted({norm_dim(d, ndim) for d in dims}))
+    axes = tuple(sorted({norm_dim(d, ndim) for d in dims}))
+    return None if ndim == 0 else axes  # a 0-d tensor accepts dim 0 or -1: reduce "all"
 
 
 def norm_dim(d, ndim: int, extra: int = 0) -> int:
@@ -262,6 +263,9 @@ class LogSumExp(Function):
 class Softmax(Function):
     def forward(self, a, axis):
         xp = xp_of(a)
+        if a.size == 0:
+            self.out, self.axis = a, axis
+            return a.copy()
         e = xp.exp(a - a.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
         self.out, self.axis = e, axis
@@ -275,6 +279,9 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, a, axis):
         xp = xp_of(a)
+        if a.size == 0:
+            self.out, self.axis = a, axis
+            return a.copy()
         shifted = a - a.max(axis=axis, keepdims=True)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.out, self.axis = out, axis

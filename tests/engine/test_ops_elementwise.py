@@ -3,7 +3,7 @@
 import nnrun.engine as nr
 import numpy as np
 import pytest
-from helpers import check, requires_torch, torch
+from helpers import check, rand_arrays, requires_torch, torch, torch_parity
 
 B = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((1,), (2, 3)), ((), (2, 3))]
 
@@ -239,3 +239,29 @@ def test_unary_and_binary_on_noncontiguous():
     x = nr.tensor(a).t()
     assert np.array_equal((x * 2).numpy(), a.T * 2)
     assert np.array_equal(x.exp().numpy(), np.exp(a.T))
+
+
+@requires_torch
+def test_pow_exponent_gradient_negative_base_is_nan_like_torch():
+    base = nr.tensor([-2.0, 0.0, 3.0])
+    e = nr.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    (base**e).sum().backward()
+    tb, te = torch.tensor([-2.0, 0.0, 3.0]), torch.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    (tb**te).sum().backward()
+    np.testing.assert_allclose(e.grad.numpy(), te.grad.numpy(), equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", ["floor", "trunc"])
+def test_div_rounding_modes(mode):
+    check(lambda m, a, b: a.div(b, rounding_mode=mode), (3, 4), (4,), grad=False)
+    check(lambda m, a: m.div(a, 0.3, rounding_mode=mode), (3, 4), grad=False)
+    if torch is not None:
+        torch_parity(lambda m, a, b: a.div(b, rounding_mode=mode), rand_arrays([(2, 3), (3,)]))
+    x = nr.tensor([7, -7])
+    assert x.div(2, rounding_mode=mode).tolist() == ([3, -4] if mode == "floor" else [3, -3])
+    assert x.div(2, rounding_mode=mode).dtype is nr.int64
+
+
+def test_div_bad_rounding_mode():
+    with pytest.raises(ValueError, match="rounding_mode"):
+        nr.ones(2).div(2, rounding_mode="round")

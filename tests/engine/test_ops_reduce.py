@@ -175,3 +175,15 @@ def test_cumsum(dim):
 def test_var_single_element_is_nan_like_torch():
     assert np.isnan(nr.tensor([1.0]).var().item())
     assert nr.tensor([1.0]).var(correction=0).item() == 0.0
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "softmax", "log_softmax", "logsumexp", "amax"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_zero_dim_reductions_accept_dim_0_and_minus_1(op, dim):
+    check(lambda m, x: getattr(x, op)(dim), ())
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_of_empty(op):
+    y = getattr(nr.zeros(0, 3), op)(0)
+    assert y.shape == (0, 3)
