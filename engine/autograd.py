@@ -17,6 +17,7 @@ _Tensor = None  # the Tensor class, set by tensor.py (the import is cyclic by na
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations are currently recorded for autograd."""
     return _grad_enabled
 
 
@@ -55,10 +56,14 @@ class no_grad(_GradMode):
 
 
 class enable_grad(_GradMode):
+    """Re-enable graph recording inside ``no_grad``: a context manager and a decorator."""
+
     mode = True
 
 
 class set_grad_enabled(_GradMode):
+    """``set_grad_enabled(mode)``: recording on or off, as a call, context manager or decorator."""
+
     def __init__(self, mode: bool):
         self.mode = bool(mode)
         self._prev = _grad_enabled
@@ -394,4 +399,4 @@ def gradcheck(
 
 
 class GradcheckError(RuntimeError):
-    pass
+    """Raised by :func:`gradcheck` when analytic and numeric gradients disagree."""

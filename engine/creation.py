@@ -143,18 +143,22 @@ def _filled(fn_name, size, fill, dtype, device, requires_grad):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with 0 (float32 unless ``dtype`` says otherwise)."""
     return _filled("zeros", size, None, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with 1."""
     return _filled("ones", size, None, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor of ``size`` (its values are whatever memory held)."""
     return _filled("empty", size, None, dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``; the dtype is inferred from it."""
     if dtype is None:
         dtype = (
             _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
@@ -175,6 +179,7 @@ def _like(t, dtype, device):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``zeros`` with ``input``'s shape, dtype and device."""
     return zeros(
         input.shape,
         dtype=_like(input, dtype, device)[0],
@@ -184,6 +189,7 @@ def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``ones`` with ``input``'s shape, dtype and device."""
     return ones(
         input.shape,
         dtype=_like(input, dtype, device)[0],
@@ -193,6 +199,7 @@ def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``empty`` with ``input``'s shape, dtype and device."""
     return empty(
         input.shape,
         dtype=_like(input, dtype, device)[0],
@@ -202,6 +209,7 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``full`` with ``input``'s shape, dtype and device."""
     dt, dev = _like(input, dtype, device)
     return full(input.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -228,11 +236,13 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``rand`` with ``input``'s shape, dtype and device."""
     dt, dev = _like(input, dtype, device)
     return rand(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``randn`` with ``input``'s shape, dtype and device."""
     dt, dev = _like(input, dtype, device)
     return randn(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -264,6 +274,7 @@ def randint(
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
+    """``randint(low, high)`` with ``input``'s shape, dtype and device."""
     if high is None:
         low, high = 0, low
     dt, dev = _like(input, dtype, device)
@@ -271,6 +282,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64)."""
     dev = get_device(device)
     gen = backend.generator_for(dev, generator)
     dt = to_dtype(dtype) if dtype is not None else backend.int64
@@ -278,6 +290,13 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given.
+
+    Example::
+
+        >>> nr.arange(5)
+        tensor([0, 1, 2, 3, 4])
+    """
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
@@ -299,6 +318,7 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
@@ -324,12 +344,14 @@ def _linspace(start, end, steps, dt):
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A 2-D tensor with ones on the diagonal (``n`` x ``m``, ``m`` defaulting to ``n``)."""
     dt = to_dtype(dtype) if dtype is not None else default_float()
     arr = np.eye(n, n if m is None else m, dtype=dt.np)
     return _finish(backend.to_device(arr, get_device(device)), requires_grad)
 
 
 def scalar_tensor(value, *, dtype=None, device=None) -> Tensor:
+    """A 0-d tensor holding ``value`` (float32 unless ``dtype`` says otherwise)."""
     return tensor(
         value if isinstance(value, Number) else float(value),
         dtype=dtype or default_float(),

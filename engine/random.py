@@ -13,10 +13,12 @@ def manual_seed(seed: int) -> backend.Generator:
 
 
 def seed() -> int:
+    """Seed the CPU generator from OS entropy and return the seed."""
     return backend.default_generator().seed()
 
 
 def initial_seed() -> int:
+    """The seed the CPU generator was last seeded with."""
     return backend.default_generator().initial_seed()
 
 
@@ -30,5 +32,6 @@ def get_rng_state():
 
 
 def set_rng_state(new_state) -> None:
+    """Restore the CPU generator from a state made by :func:`get_rng_state`."""
     data = new_state._data if hasattr(new_state, "_data") else new_state
     backend.default_generator().set_state(bytes(backend.to_numpy(data).astype(np.uint8)))

@@ -30,6 +30,26 @@ _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place
 
 
 class Tensor:
+    """A multi-dimensional array of one dtype on one device, with autograd bookkeeping.
+
+    Build tensors with :func:`nnrun.engine.tensor`, ``zeros``, ``randn``, ...; ``Tensor(data)``
+    (float32 copy) and ``Tensor(2, 3)`` (uninitialised) are the legacy constructors. Operators
+    and methods follow PyTorch's names, arguments, broadcasting and type promotion.
+
+    Attributes:
+        shape (Size): the size of each dimension; ``dtype``, ``device``, ``ndim`` likewise.
+        requires_grad (bool): whether operations on it are recorded for autograd.
+        grad (Tensor or None): the gradient accumulated by :meth:`backward`.
+        grad_fn (Function or None): the node that made it (None for a leaf).
+
+    Example::
+
+        >>> x = nr.tensor(4.0, requires_grad=True)
+        >>> (3 * x**3 + 2 * x + 1).backward()
+        >>> x.grad
+        tensor(146.)
+    """
+
     __slots__ = ("__dict__", "__weakref__", "_data", "grad", "grad_fn", "requires_grad")
 
     def __init__(self, *args, dtype=None, device=None):
