@@ -4,6 +4,7 @@ type promotion and error messages, on top of the Function classes. Tensor method
 from __future__ import annotations
 
 import builtins
+import operator
 from numbers import Number
 
 from .. import backend
@@ -234,27 +235,31 @@ def _compare(op, a, b):
 
 
 def eq(a, b):
-    return _compare(lambda x, y: x == y, a, b)
+    if b is None:  # as PyTorch: a tensor is never equal to None
+        return False
+    return _compare(operator.eq, a, b)
 
 
 def ne(a, b):
-    return _compare(lambda x, y: x != y, a, b)
+    if b is None:
+        return True
+    return _compare(operator.ne, a, b)
 
 
 def lt(a, b):
-    return _compare(lambda x, y: x < y, a, b)
+    return _compare(operator.lt, a, b)
 
 
 def le(a, b):
-    return _compare(lambda x, y: x <= y, a, b)
+    return _compare(operator.le, a, b)
 
 
 def gt(a, b):
-    return _compare(lambda x, y: x > y, a, b)
+    return _compare(operator.gt, a, b)
 
 
 def ge(a, b):
-    return _compare(lambda x, y: x >= y, a, b)
+    return _compare(operator.ge, a, b)
 
 
 def _logical(op, name, a, b):

@@ -282,3 +282,21 @@ def test_setitem_on_zero_dim_result():
     y = nr.tensor(2.0) * 3
     y[...] = 1.0
     assert y.item() == 1.0
+
+
+@pytest.mark.parametrize("key", [
+    lambda y: y > 0, lambda y: ([2, 0], slice(None)), lambda y: (slice(None), [1, 3]),
+])  # fmt: skip
+def test_setitem_gradients_with_advanced_keys(key):
+    def fn(m, x, v):
+        y = x * 1.0
+        k = key(y)
+        k = (
+            tuple(m.tensor(i) if isinstance(i, list) else i for i in k)
+            if isinstance(k, tuple)
+            else k
+        )
+        y[k] = v.sum()
+        return y * x
+
+    check(fn, (3, 4), (2,))

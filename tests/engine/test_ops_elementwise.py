@@ -265,3 +265,8 @@ def test_div_rounding_modes(mode):
 def test_div_bad_rounding_mode():
     with pytest.raises(ValueError, match="rounding_mode"):
         nr.ones(2).div(2, rounding_mode="round")
+
+
+def test_comparison_with_none_is_plain_bool():
+    x = nr.ones(2)
+    assert (x == None) is False and (x != None) is True
