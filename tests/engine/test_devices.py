@@ -103,3 +103,20 @@ def test_mixing_devices_raises_naming_both(monkeypatch):
         with pytest.raises(RuntimeError, match=r"same device.*(cuda:0 and cpu|cpu and cuda:0)"):
             op()
     assert (cpu + cpu).tolist() == [2.0, 2.0, 2.0]  # same device still works
+
+
+def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch):
+    """CuPy importable but no device visible: the error says so and names the install."""
+
+    def no_devices():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_devices))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(backend, "_cp", None)
+    monkeypatch.setattr(backend, "_cp_error", None)
+    with pytest.raises(RuntimeError, match=r"no usable GPU.*pip install 'nnrun\[cuda\]'"):
+        nr.zeros(2, device="cuda")
+    assert nr.cuda.is_available() is False and nr.cuda.device_count() == 0
+    assert nr.zeros(2).device.type == "cpu"

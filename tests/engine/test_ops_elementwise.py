@@ -270,3 +270,18 @@ def test_div_bad_rounding_mode():
 def test_comparison_with_none_is_plain_bool():
     x = nr.ones(2)
     assert (x == None) is False and (x != None) is True
+
+
+@requires_torch
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "maximum", "minimum", "pow"])
+def test_broadcasting_property_matches_torch(op):
+    from hypothesis import given, settings
+    from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+    @settings(max_examples=15, deadline=None, derandomize=True)
+    @given(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    def run(shapes):
+        arrays = rand_arrays(shapes.input_shapes, positive=op in ("div", "pow"))
+        torch_parity(lambda m, a, b: getattr(m, op)(a, b), arrays)
+
+    run()
