@@ -16,6 +16,7 @@ import json
 import math
 import sys
 import time
+from collections import deque
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -56,6 +57,7 @@ class Reporter:
         tty: bool | None = None,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        log_every: int = 50,
     ):
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
@@ -67,7 +69,11 @@ class Reporter:
         self._task = None
         self._started = 0.0
         self._samples = 0
-        self._loss_sum, self._losses = 0.0, 0
+        self._recent: deque[float] = deque(maxlen=log_every)  # the live loss: a moving mean
+
+    def smooth_over(self, steps: int) -> None:
+        """Show the live loss as the mean of the last ``steps`` steps (``train.log_every``)."""
+        self._recent = deque(maxlen=steps)
 
     @property
     def rich(self) -> bool:
@@ -78,7 +84,7 @@ class Reporter:
         if self.quiet:
             return
         if self._progress is not None:
-            self._progress.console.print(message, markup=False, highlight=False)
+            self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
         else:
             print(message, file=self.lines, flush=True)
 
@@ -90,7 +96,7 @@ class Reporter:
 
     def start_epoch(self, epoch: int, epochs: int, batches: int, done: int = 0) -> None:
         self._started, self._samples = time.perf_counter(), 0
-        self._loss_sum, self._losses = 0.0, 0
+        self._recent.clear()
         if not self.rich:
             return
         if self._progress is None:
@@ -113,12 +119,11 @@ class Reporter:
         """One training step: its loss (None when skipped) and batch size."""
         self._samples += samples
         if loss is not None:
-            self._loss_sum += loss
-            self._losses += 1
+            self._recent.append(loss)
         if self._task is None or self._progress is None:
             return
         elapsed = max(time.perf_counter() - self._started, 1e-9)
-        mean = f"{self._loss_sum / self._losses:.4f}" if self._losses else "-"
+        mean = f"{sum(self._recent) / len(self._recent):.4f}" if self._recent else "-"
         self._progress.update(
             self._task, advance=1, loss=mean, rate=f"{self._samples / elapsed:,.0f} samples/s"
         )
@@ -131,7 +136,7 @@ class Reporter:
             return
         line = format_epoch(record, epochs)
         if self._progress is not None:
-            self._progress.console.print(line, markup=False, highlight=False)
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             print(line, file=self.lines, flush=True)
 

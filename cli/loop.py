@@ -240,7 +240,8 @@ class Loop:
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.schedule is None else self.schedule.scheduler.state_dict(),
-            "rng": {"cpu": nr.get_rng_state(), "loader": self.loader_state},
+            # between epochs the shuffling generator's current state starts the next epoch
+            "rng": {"cpu": nr.get_rng_state(), "loader": self._epoch_start_state()},
             "normalization": self.normalization,
         }
         meta = {
@@ -257,6 +258,9 @@ class Loop:
             training_state=state, meta=meta, config_text=self.config_text,
             mode=self.monitor_mode, keep=self.config.checkpoint.keep,
         )  # fmt: skip
+
+    def _epoch_start_state(self) -> bytes:
+        return self.generator.get_state() if self.state.position == 0 else self.loader_state
 
     def restore(self, ckpt: checkpoint.Checkpoint, state: dict[str, Any]) -> None:
         """Load a checkpoint's weights, optimizer, scheduler, RNG states and counters."""

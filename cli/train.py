@@ -138,6 +138,7 @@ class Session:
             base_dir = Path(options.config).resolve().parent
             run = None
         device = resolve_device(config.device)
+        reporter.smooth_over(config.train.log_every)
         state = resumed.training_state() if resumed is not None else None
         if str(base_dir) not in sys.path:  # custom `class:` modules beside the original config
             sys.path.append(str(base_dir))
