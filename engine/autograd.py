@@ -49,13 +49,22 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
+class _NoParamGradMode(_GradMode):
+    """Also a bare decorator, as PyTorch allows: ``@nr.no_grad`` as well as ``@nr.no_grad()``."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamGradMode):
     """Disable graph recording: ``with nr.no_grad(): ...`` or ``@nr.no_grad()``."""
 
     mode = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_NoParamGradMode):
     """Re-enable graph recording inside ``no_grad``: a context manager and a decorator."""
 
     mode = True

@@ -170,6 +170,27 @@ def test_no_grad_context_and_decorator():
     assert not out.requires_grad and mode is False and nr.is_grad_enabled()
 
 
+def test_bare_decorators_and_enable_grad_decorator():
+    x = nr.ones(2, requires_grad=True)
+
+    @nr.no_grad
+    def off(t):
+        return t * 2
+
+    @nr.enable_grad
+    def on(t):
+        return t * 2
+
+    @nr.enable_grad()
+    def on2(t):
+        return t * 2
+
+    assert not off(x).requires_grad and off.__name__ == "off"
+    with nr.no_grad():
+        assert on(x).requires_grad and on2(x).requires_grad
+        assert not (x * 2).requires_grad
+
+
 def test_no_grad_restores_mode_on_exception():
     with pytest.raises(ValueError), nr.no_grad():
         raise ValueError
