@@ -217,7 +217,7 @@ class Loop:
                     f"early stopping: {stopping.monitor} has not improved by "
                     f"{stopping.min_delta:g} for {stopping.patience} epochs"
                 )
-        self.save(value)
+        self.save(record)
         return record
 
     def validate(self, limit: int | None = None) -> dict[str, float]:
@@ -235,8 +235,12 @@ class Loop:
 
     # --- checkpoints -------------------------------------------------------------------------------
 
-    def save(self, monitor_value: float | None) -> None:
-        """Write a checkpoint of the current state (``last``; ``best`` follows the monitor)."""
+    def save(self, record: dict[str, Any] | None) -> None:
+        """Write a checkpoint of the current state (``last``; ``best`` follows the monitor).
+
+        ``record``: the metrics of the epoch just finished (None inside an epoch).
+        """
+        metrics = {k: v for k, v in (record or {}).items() if k != "seconds"}
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.schedule is None else self.schedule.scheduler.state_dict(),
@@ -249,7 +253,8 @@ class Loop:
             "position": self.state.position,
             "monitor": self.monitor,
             "mode": self.monitor_mode,
-            "monitor_value": monitor_value,
+            "monitor_value": metrics.get(self.monitor),
+            "metrics": metrics or None,
             "state": asdict(self.state),
             **self.extra_meta,
         }

@@ -153,16 +153,18 @@ class Session:
                 f"optimizer differ from {run.config_path} with the given --set); resume with the "
                 "run's own config"
             )
-        if run is None:
-            run = RunDir.create(config.name, options.out)
-            run.write_config(dump_config(config))
-        elif overrides:  # e.g. --epochs: the run's config says what it now trains with
-            run.write_config(dump_config(config))
         loop = build_loop(config, run, data, device, reporter, base_dir)
         if options.fast_dev_run:
             loop.val_limit = FAST_DEV_BATCHES
         if resumed is not None:
             loop.restore(resumed, state)
+        # the run directory is made (or its config updated) only once everything could be built
+        if run is None:
+            run = loop.run = RunDir.create(config.name, options.out)
+            run.write_config(dump_config(config))
+        elif overrides:  # e.g. --epochs: the run's config says what it now trains with
+            run.write_config(dump_config(config))
+        if resumed is not None:
             checkpoint.recover(run.checkpoints, mode=loop.monitor_mode)
             s = loop.state
             if loop.has_work():

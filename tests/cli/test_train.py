@@ -327,3 +327,26 @@ def test_nonfinite_loss_skipped_and_counted(tmp_path):
     assert result["skipped_steps"] == 2
     assert [r["skipped_steps"] for r in metrics(tmp_path / "run")] == [2, 0, 0]
     assert np.isfinite(result["final"]["train_loss"])
+
+
+def test_a_config_that_cannot_be_built_leaves_no_run_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(tmp_path, BLOBS.replace("- ReLU", "- ReLUU"))
+    assert "ReLUU" in fails(2, "train", cfg).stderr
+    assert not (tmp_path / "runs").exists()
+    fails(2, "train", cfg, "--out", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_validation_data_the_best_checkpoint_follows_train_loss(tmp_path):
+    text = BLOBS.replace("val_split: 0.25", "val_split: 0").replace(
+        "checkpoint: {monitor: val_accuracy}\n", ""
+    )
+    result = train_json(write_config(tmp_path, text), "--out", tmp_path / "run")
+    assert set(result["final"]) == {"epoch", "step", "train_loss", "lr"}
+    assert result["best"]["train_loss"] == min(r["train_loss"] for r in metrics(tmp_path / "run"))
+    meta = json.loads((tmp_path / "run" / "checkpoints" / "best" / "meta.json").read_text())
+    assert meta["monitor"] == "train_loss" and meta["metrics"]["epoch"] == result["best"]["epoch"]
+    explicit = text + "checkpoint: {monitor: val_accuracy}\n"
+    err = fails(2, "train", write_config(tmp_path, explicit, "x.yaml"), "--out", tmp_path / "x")
+    assert "checkpoint.monitor" in err.stderr and "'val_accuracy' is not computed" in err.stderr
