@@ -200,6 +200,20 @@ class Tensor:
     def __reduce_ex__(self, protocol):
         raise TypeError("nnrun tensors cannot be pickled; save them with nnrun.save (safetensors)")
 
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy``: a leaf with copied data (and grad); only leaves can be deep-copied,
+        as in PyTorch."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support "
+                               "the deepcopy protocol at the moment.")
+        out = Tensor._make(self._data.copy(), self.requires_grad)
+        if self.grad is not None:
+            out.grad = Tensor._make(self.grad._data.copy())
+        memo[id(self)] = out
+        return out
+
     # ------------------------------------------------------------------------ dtype and device
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``."""

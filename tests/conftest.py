@@ -7,6 +7,13 @@ import pytest
 
 DEVICE = os.environ.get("NNRUN_TEST_DEVICE", "cpu")
 
+try:  # PyTorch's parity runs use tiny tensors: its thread pool only adds contention on 2 cores
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 
 @pytest.fixture
 def device():

@@ -423,6 +423,9 @@ def _torch_type_name(dt):
         "int8": "Char",
         "uint8": "Byte",
         "bool": "Bool",
+        "float16": "Half",
+        "float32": "Float",
+        "float64": "Double",
     }.get(dt.name, dt.name)
 
 
@@ -640,7 +643,16 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 def unflatten(input, dim, sizes):
     d = norm_dim(dim, input.ndim)
-    sizes = infer_shape(tuple(sizes), input.shape[d])
+    sizes = tuple(sizes)
+    known = [s for s in sizes if s != -1]
+    n = 1
+    for s in known:
+        n *= s
+    if (len(known) == len(sizes) and n != input.shape[d]) or (
+            len(known) < len(sizes) and (n == 0 or input.shape[d] % n)):
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size "
+                           f"of dim {dim} ({input.shape[d]}) in the input tensor")
+    sizes = infer_shape(sizes, input.shape[d])
     return reshape(input, *input.shape[:d], *sizes, *input.shape[d + 1 :])
 
 

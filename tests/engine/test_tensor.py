@@ -297,3 +297,23 @@ def test_grad_fn_names_match_torch(expr):
     n = eval(expr.replace("M.", "nr."), {"x": nx, "nr": nr})
     assert n.grad_fn.name() == t.grad_fn.name()
     assert repr(n) == repr(t).replace("torch.", "nnrun.")
+
+
+def test_deepcopy_copies_a_leaf_and_refuses_a_non_leaf():
+    import copy
+
+    a = nr.randn(2, 3, requires_grad=True)
+    a.grad = nr.ones(2, 3)
+    b = copy.deepcopy(a)
+    assert b is not a and b.requires_grad and nr.equal(a, b) and nr.equal(a.grad, b.grad)
+    with nr.no_grad():
+        b.add_(1)
+    assert not nr.equal(a, b)
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(a * 2)
+
+
+def test_unflatten_error_matches_pytorch():
+    with pytest.raises(RuntimeError, match=r"Provided sizes \[2, 3\] don't multiply up to the "
+                                           r"size of dim 1 \(5\)"):
+        nr.zeros(2, 5).unflatten(1, (2, 3))
