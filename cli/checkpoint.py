@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import nnrun.engine as nr
+import numpy as np
 from nnrun.engine.serialization import SerializationError
 
 from .errors import CheckpointError
@@ -42,6 +43,33 @@ STATE = "state.safetensors"
 META = "meta.json"
 FORMAT, VERSION = "nnrun-checkpoint", 1
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_INT, _NUMBER, _NONE = int, (int, float), type(None)
+_META_TYPES = {  # what meta.json's values must be; a hand-edited or damaged file is refused
+    "step": _INT,
+    "epoch": _INT,
+    "position": _INT,
+    "state": dict,
+    "metrics": (dict, _NONE),
+    "monitor_value": (*_NUMBER, _NONE),
+    "base_dir": (str, _NONE),
+    "sample_shape": (list, _NONE),
+    "num_classes": (_INT, _NONE),
+    "classes": (list, _NONE),
+    "config_hash": str,
+}
+_STATE_TYPES = {
+    "epoch": _INT,
+    "step": _INT,
+    "position": _INT,
+    "loss_sum": _NUMBER,
+    "loss_count": _INT,
+    "skipped": _INT,
+    "epoch_skipped": _INT,
+    "best": (dict, _NONE),
+    "early_best": (*_NUMBER, _NONE),
+    "bad_epochs": _INT,
+    "stopped": (str, _NONE),
+}
 
 
 @dataclass
@@ -68,9 +96,24 @@ class Checkpoint:
 
     def training_state(self) -> dict[str, Any]:
         """Optimizer, scheduler, RNG and normalisation state (`save`'s ``training_state``)."""
-        state = _load(self.path / STATE)
-        if not isinstance(state, dict) or "optimizer" not in state:
-            raise CheckpointError(f"{self.path / STATE} does not hold nnrun's training state")
+        file = self.path / STATE
+        state = _load(file)
+        rng = state.get("rng") if isinstance(state, dict) else None
+        norm = state.get("normalization") if isinstance(state, dict) else None
+        problem = None
+        if not isinstance(state, dict) or not isinstance(state.get("optimizer"), dict):
+            problem = "no optimizer state"
+        elif not isinstance(state.get("scheduler"), (dict, type(None))):
+            problem = "a malformed scheduler state"
+        elif not (isinstance(rng, dict) and isinstance(rng.get("loader"), bytes) and "cpu" in rng):
+            problem = "no RNG states"
+        elif norm is not None and not (
+            isinstance(norm, dict)
+            and all(isinstance(norm.get(k), np.ndarray) for k in ("mean", "std"))
+        ):
+            problem = "malformed normalisation statistics"
+        if problem is not None:
+            raise CheckpointError(f"{file} does not hold nnrun's training state ({problem})")
         return state
 
 
@@ -295,6 +338,16 @@ def _meta(path: Path) -> dict[str, Any]:
             f"{file} has checkpoint format version {meta.get('version')!r}; this nnrun reads "
             f"version {VERSION}"
         )
+    for key, types in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], types) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{file} is corrupt: {key} is {meta[key]!r}")
+    state = meta.get("state", {})
+    for key, types in _STATE_TYPES.items():
+        if key in state and not isinstance(state[key], types) or isinstance(state.get(key), bool):
+            raise CheckpointError(f"{file} is corrupt: state.{key} is {state[key]!r}")
+    shape = meta.get("sample_shape")
+    if shape is not None and not all(isinstance(d, int) and d > 0 for d in shape):
+        raise CheckpointError(f"{file} is corrupt: sample_shape is {shape!r}")
     return meta
 
 

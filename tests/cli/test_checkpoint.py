@@ -333,3 +333,35 @@ def test_run_without_checkpoints(tmp_path, cfg):
     run.mkdir()
     (run / "config.yaml").write_text(cfg.read_text())
     assert "no checkpoint to resume from" in fails(2, "train", "--resume", run).stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda meta: meta.update(step="12"), "step is '12'"),
+        (lambda meta: meta["state"].update(position=None), "state.position is None"),
+        (lambda meta: meta.update(sample_shape=[4, -1]), "sample_shape"),
+        (lambda meta: meta.update(version=99), "version 99"),
+    ],
+)
+def test_tampered_meta_exits_2(trained, edit, message):
+    path = trained / "checkpoints" / "last" / "meta.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    assert message in fails(2, "train", "--resume", trained).stderr
+    assert message in fails(2, "eval", trained / "checkpoints" / "last").stderr
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"optimizer": 1}, "no optimizer state"),
+        ({"optimizer": {}, "scheduler": None, "rng": {"cpu": 1}}, "no RNG states"),
+        ({"optimizer": {"state": {}, "param_groups": [{"params": [0]}]}, "scheduler": None,
+          "rng": {"cpu": nr.tensor([1, 2], dtype=nr.uint8), "loader": b"x"}}, "optimizer"),
+    ],
+)  # fmt: skip
+def test_foreign_training_state_exits_2(trained, state, message):
+    nr.save(state, trained / "checkpoints" / "last" / "state.safetensors")
+    assert message in fails(2, "train", "--resume", trained).stderr
