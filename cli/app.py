@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -70,10 +70,17 @@ inspect_app = typer.Typer(
 )
 app.add_typer(inspect_app, name="inspect")
 
-ConfigArg = Annotated[Path, typer.Argument(help="The run config (YAML).", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(metavar="CONFIG", help="The run config (YAML).", show_default=False)
+]
 SetOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer reads the annotation at runtime
-    typer.Option("--set", "-s", help="Override a config key: --set train.epochs=3 (repeatable)."),
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config key: --set train.epochs=3 (repeatable).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -99,39 +106,52 @@ def _main(
 @app.command()
 def train(
     config: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Argument(help="The run config (YAML); leave out with --resume.", show_default=False),
+        Path | None,
+        typer.Argument(
+            metavar="CONFIG",
+            help="The run config (YAML); leave out with --resume.",
+            show_default=False,
+        ),
     ] = None,
     set_: SetOpt = None,
     out: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--out", "-o", help="The run directory (default: a new runs/<name>)."),
+        Path | None,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="The run directory (default: a new runs/<name>)."
+        ),
     ] = None,
     resume: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(help="Continue the run in this directory from its last checkpoint."),
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR", help="Continue the run in this directory from its last checkpoint."
+        ),
     ] = None,
     device: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(help="auto, cpu, cuda or cuda:N (default: the config's)."),
+        str | None,
+        typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: the config's)."),
     ] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs.")] = None,  # noqa: UP045
+    epochs: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Train this many epochs.")
+    ] = None,
     max_steps: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Stop after this many training steps in all."),
+        int | None,
+        typer.Option(min=1, metavar="N", help="Stop after this many training steps in all."),
     ] = None,
     limit_batches: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Train on at most this many batches per epoch."),
+        int | None,
+        typer.Option(min=1, metavar="N", help="Train on at most this many batches per epoch."),
     ] = None,
     fast_dev_run: Annotated[
         bool,
         typer.Option(
+            "--fast-dev-run",
             help="Smoke test: 2 batches through train, validation, checkpoint, reload and eval, "
-            "in a temporary directory unless --out is given."
+            "in a temporary directory unless --out is given.",
         ),
     ] = False,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Override the config's seed.")] = None,  # noqa: UP045
+    seed: Annotated[
+        int | None, typer.Option(min=0, metavar="S", help="Override the config's seed.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -152,24 +172,32 @@ def eval_(
     path: Annotated[
         Path,
         typer.Argument(
+            metavar="PATH",
             help="A model.safetensors, a checkpoint directory, or a run directory (its best "
             "checkpoint).",
             show_default=False,
         ),
     ],
     split: Annotated[
-        str, typer.Option(help="val (the run's held-out split), test or train.")
+        str, typer.Option(metavar="SPLIT", help="val (the run's held-out split), test or train.")
     ] = "val",
     data: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(help="Evaluate on this file (.npz, .npy, .csv) or {format: ..., ...} spec."),
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Evaluate on this file (.npz, .npy, .csv) or {format: ..., ...} spec.",
+        ),
     ] = None,
     config: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option(help="The config to rebuild the model from (for a bare weights file)."),
+        Path | None,
+        typer.Option(
+            metavar="CONFIG", help="The config to rebuild the model from (for a bare weights file)."
+        ),
     ] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,  # noqa: UP045
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size.")] = None,  # noqa: UP045
+    device: Annotated[
+        str | None, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, metavar="N", help="Batch size.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -188,8 +216,8 @@ def inspect_shapes(
     config: ConfigArg,
     set_: SetOpt = None,
     batch_size: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Batch size for the shapes (default: the config's)."),
+        int | None,
+        typer.Option(min=1, metavar="N", help="Batch size for the shapes (default: the config's)."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -18,6 +18,7 @@ Validation draws no random numbers (its loader has its own generator), so it nev
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -82,7 +83,7 @@ def train(options: TrainOptions, reporter: Reporter | None = None) -> dict[str, 
     try:
         if options.fast_dev_run and options.out is None and options.resume is None:
             temporary = tempfile.mkdtemp(prefix="nnrun-fast-dev-run-")
-            options.out = Path(temporary) / "run"
+            options = dataclasses.replace(options, out=Path(temporary) / "run")
         session = Session.open(options, reporter)
         with _signals(session.loop, reporter):
             session.loop.fit()
