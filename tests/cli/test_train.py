@@ -350,3 +350,17 @@ def test_without_validation_data_the_best_checkpoint_follows_train_loss(tmp_path
     explicit = text + "checkpoint: {monitor: val_accuracy}\n"
     err = fails(2, "train", write_config(tmp_path, explicit, "x.yaml"), "--out", tmp_path / "x")
     assert "checkpoint.monitor" in err.stderr and "'val_accuracy' is not computed" in err.stderr
+
+
+def test_memory_mapped_data_read_per_batch_trains_like_in_memory(tmp_path, monkeypatch):
+    import nnrun.cli.data as data_module
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "images", rng.integers(0, 256, (64, 28, 28), np.uint8))  # memory-mapped
+    write_idx(tmp_path / "labels", rng.integers(0, 10, (64,), np.uint8))
+    args = ["--set", f"data.dataset.images={tmp_path}/images",
+            "--set", f"data.dataset.labels={tmp_path}/labels", "--max-steps", 3]  # fmt: skip
+    in_memory = train_json(CONFIGS / "mnist_idx.yaml", *args, "--out", tmp_path / "a")
+    monkeypatch.setattr(data_module, "LAZY_BYTES", 0)  # every dataset counts as big
+    lazy = train_json(CONFIGS / "mnist_idx.yaml", *args, "--out", tmp_path / "b")
+    assert lazy["final"] == in_memory["final"]
