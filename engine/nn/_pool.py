@@ -40,13 +40,13 @@ class _Geometry:
                     slice(q, q + sw * (self.ow - 1) + 1, sw),
                 )
 
-    def first_real_offsets(self):
-        """``(OH, OW)``: the kernel offset of each window's first input that is not padding."""
-        np = backend.np
+    def first_real_offsets(self, xp):
+        """``(OH, OW)``: the kernel offset of each window's first input that is not padding
+        (built with ``xp`` where it is used, so no host-to-device copy)."""
         (sh, sw), (dh, dw), (kw,) = self.stride, self.dilation, self.kernel[1:]
-        start_h = np.arange(self.oh) * sh - self.pads[0]
-        start_w = np.arange(self.ow) * sw - self.pads[2]
-        i0, j0 = np.maximum(-(start_h // dh), 0), np.maximum(-(start_w // dw), 0)
+        start_h = xp.arange(self.oh) * sh - self.pads[0]
+        start_w = xp.arange(self.ow) * sw - self.pads[2]
+        i0, j0 = xp.maximum(-(start_h // dh), 0), xp.maximum(-(start_w // dw), 0)
         return i0[:, None] * kw + j0[None, :]
 
     def crop(self, gxpad, h, w):
@@ -136,14 +136,17 @@ class MaxPool2DWithIndices(Function):
         xpad = pad2d(x, *geom.pads, value=low)
         kk = geom.kernel[0] * geom.kernel[1]
         idx_dtype = backend.np.uint8 if kk <= 256 else backend.np.int32
-        out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=False)
-        if floating and xp.isnan(out).any():  # rare: redo with PyTorch's rule for NaN indices
+        # NaN inputs need PyTorch's rule for their indices. On the CPU the cheaper pass runs
+        # first and is redone in the rare case of a NaN; on a GPU ``isnan(out).any()`` would be
+        # a host sync in every forward, so the NaN-aware pass (same result without NaNs) runs.
+        nan_first = floating and backend.device_of(x).type != "cpu"
+        out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=nan_first)
+        if floating and not nan_first and xp.isnan(out).any():
             out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=True)
         if floating and (geom.pads[0] or geom.pads[2]):
             # a window whose real inputs are all -inf points at the first of them, never at the
             # padding (PyTorch's rule)
-            first = geom.first_real_offsets().astype(idx_dtype)
-            first = backend.to_device(first, backend.device_of(x))
+            first = geom.first_real_offsets(xp).astype(idx_dtype)
             arg = xp.where(out == low, first, arg)
         self.arg, self.geom, self.pad_shape, self.hw = arg, geom, xpad.shape, x.shape[-2:]
         if indices_out is not None:
@@ -251,7 +254,10 @@ class AvgPool2D(Function):
 
 def _avg_divisor(x, h, w, geom, count_include_pad):
     """PyTorch's per-window divisor: the window clipped to the padded (or, without
-    ``count_include_pad``, the real) input. A Python number when all windows agree."""
+    ``count_include_pad``, the real) input. A Python number when all windows agree.
+
+    Host-side geometry (NumPy on the shapes only); a non-uniform divisor is copied to the device.
+    """
     np = backend.np
 
     def counts(size, out, k, s, p):
@@ -337,7 +343,8 @@ class AdaptiveAvgPool2D(Function):
 
 
 def _window_matrix(size, out):
-    """0/1 matrix ``(out, size)`` marking each window's inputs, and each window's length."""
+    """0/1 matrix ``(out, size)`` marking each window's inputs, and each window's length
+    (host-side geometry: NumPy on the sizes only; the caller copies them to the device)."""
     np = backend.np
     i = np.arange(out)
     start, end = (i * size) // out, -((-(i + 1) * size) // out)
