@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 from .. import backend
+from ..creation import as_tensor
 from ..tensor import Tensor
 from . import _losses as L
 from .module import dtype_name
@@ -32,7 +33,7 @@ def get_reduction(reduction: str, size_average=None, reduce=None) -> str:
 def _common_float(input, target):
     """Cast both operands to their promoted floating dtype (PyTorch computes losses in it)."""
     if not isinstance(target, Tensor):
-        target = Tensor._make(backend.get_xp(input.device).asarray(target, dtype=input.dtype.np))
+        target = as_tensor(target, dtype=input.dtype, device=input.device)
     dt = backend.promote_types(input.dtype, target.dtype)
     if not dt.is_floating_point:
         dt = backend.default_float()

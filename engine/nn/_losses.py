@@ -10,20 +10,22 @@ from __future__ import annotations
 import contextlib
 import functools
 
+from .. import backend
 from ..autograd import Function
 from ..backend import to_numpy, xp_of
 
 
 def quiet(method):
     """Silence NumPy's divide/invalid warnings: PyTorch returns nan/inf here without a word
-    (an all-ignored mean is 0/0, BCE of a 0 or 1 probability takes log(0))."""
+    (an all-ignored mean is 0/0, BCE of a 0 or 1 probability takes log(0)). CuPy never warns,
+    and whatever ``errstate`` it may have is not NumPy's, so only NumPy's is entered."""
 
     @functools.wraps(method)
     def wrapper(self, first, *args, **kwargs):
         xp = xp_of(first)
         ctx = (
             xp.errstate(divide="ignore", invalid="ignore")
-            if hasattr(xp, "errstate")
+            if xp is backend.np
             else contextlib.nullcontext()
         )
         with ctx:
@@ -64,7 +66,10 @@ def classes_back(g2, shape):
 
 
 def check_targets(t, valid, n_classes):
-    """PyTorch's ``Target 5 is out of bounds.`` for a class index outside [0, C)."""
+    """PyTorch's ``Target 5 is out of bounds.`` for a class index outside [0, C).
+
+    On a GPU this is one host sync per call, and it must stay: CuPy wraps out-of-range indices
+    around silently where NumPy raises, so without it a bad target gives a wrong loss."""
     bad = valid & ((t < 0) | (t >= n_classes))
     if bad.any():
         first = int(to_numpy(t[bad].reshape(-1)[:1])[0])
@@ -110,7 +115,7 @@ class CrossEntropy(Function):
         loss = (x2[rows, ts] - lse) * q_t
         loss *= -(1 - eps)
         if eps:
-            wsum = float(weight.sum()) if weight is not None else c
+            wsum = weight.sum() if weight is not None else c  # a 0-d array: no host sync
             wlogp = (x2 @ weight if weight is not None else x2.sum(axis=1)) - lse * wsum
             loss -= (eps / c) * wlogp * valid
             self.wsum = wsum

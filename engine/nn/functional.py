@@ -236,6 +236,7 @@ def embedding(
             raise AssertionError("Padding_idx must be within num_embeddings")
         padding_idx %= n
     index = input._data
+    # a host sync on a GPU, but needed: CuPy's take wraps out-of-range indices silently
     if index.size and (int(index.min()) < 0 or int(index.max()) >= n):
         raise IndexError("index out of range in self")
     if max_norm is not None:
