@@ -538,7 +538,7 @@ class Module:
                 )
                 continue
             if param.ndim == 0 and data.ndim == 1 and data.shape[0] == 1:
-                data = data[0]  # PyTorch accepts a 1-element 1-D tensor for a 0-d one
+                data = data.reshape(())  # PyTorch accepts a 1-element 1-D tensor for a 0-d one
             if tuple(data.shape) != tuple(param.shape):
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape "

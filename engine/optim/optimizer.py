@@ -11,7 +11,7 @@ import warnings
 from collections import defaultdict
 from itertools import chain
 
-from .. import autograd, backend
+from .. import autograd, backend, creation
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -39,8 +39,9 @@ def _typename(obj) -> str:
 
 
 def _step_tensor(value=0.0) -> Tensor:
-    """A step counter: a float32 0-d CPU tensor, as in PyTorch (non-capturable optimizers)."""
-    return Tensor._make(backend.np.array(float(value), dtype=backend.np.float32))
+    """A step counter: a float32 0-d CPU tensor, as in PyTorch (non-capturable optimizers).
+    It stays on the host whatever the parameters' device, so reading it never syncs a GPU."""
+    return creation.tensor(float(value), dtype=backend.float32)
 
 
 class Optimizer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ... import backend
+from ... import backend, creation
 from ...tensor import Tensor
 
 
@@ -44,7 +44,7 @@ def clip_grad_norm_(
     grads = _grads(parameters)
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not grads:
-        return Tensor._make(backend.np.asarray(0.0, dtype=backend.np.float32))
+        return creation.tensor(0.0)  # PyTorch's torch.tensor(0.0): a CPU float32 0-d tensor
     xp = backend.xp_of(grads[0]._data)
     dtype = grads[0]._data.dtype
     if norm_type == math.inf:

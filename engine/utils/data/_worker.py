@@ -22,7 +22,6 @@ from ... import backend
 from ...random import manual_seed
 from ...tensor import Tensor
 
-_np = backend.np
 _STATUS_CHECK_INTERVAL = 1.0  # seconds between liveness checks while waiting
 
 
