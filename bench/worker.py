@@ -70,8 +70,17 @@ def task_prep(spec):
         arrays = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
         path = os.path.join(spec["cache"], f"{name}_weights.npz")
         np.savez(path, **arrays)
-        out[name] = path
-    return {"weights": out, "source": lib}
+        # the data too: generating it (the teacher's big GEMM) in a measured process would
+        # leave BLAS buffers in that process's peak memory
+        data_path = os.path.join(spec["cache"], f"{name}_data.npz")
+        np.savez(data_path, **W.make_data(name, spec["sizes"][name]))
+        out[name] = {"weights": path, "data": data_path}
+    return {"files": out, "source": lib}
+
+
+def _load(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 def task_workload(spec):
@@ -80,9 +89,7 @@ def task_workload(spec):
     base_rss, _ = rss_mb()
     if lib == "torch" and spec.get("torch_threads"):
         m.set_num_threads(spec["torch_threads"])
-    with np.load(spec["weights"], allow_pickle=False) as f:
-        weights = {k: f[k] for k in f.files}
-    data = W.make_data(name, size)
+    weights, data = _load(spec["files"]["weights"]), _load(spec["files"]["data"])
     if lib == "numpy":
         from bench.numpy_floor import run_w2
 
@@ -97,7 +104,8 @@ def task_workload(spec):
         go(WARMUP_STEPS)
     result = go()
     _, peak = rss_mb()
-    result.update(rss_base_mb=base_rss, rss_peak_mb=peak)
+    data_mb = sum(a.nbytes for a in data.values()) / 2**20
+    result.update(rss_base_mb=base_rss, rss_peak_mb=peak, data_mb=data_mb)
     return result
 
 
