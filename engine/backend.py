@@ -330,6 +330,18 @@ def scatter_add(target, indices, values):
         cupyx.scatter_add(target, indices, values)
 
 
+def put_along_axis(a, indices, values, axis):
+    """``np.put_along_axis`` (CuPy has it only from v14)."""
+    xp = xp_of(a)
+    if hasattr(xp, "put_along_axis"):
+        xp.put_along_axis(a, indices, values, axis=axis)
+        return
+    index = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (indices.ndim - i - 1))
+             for i, n in enumerate(indices.shape)]
+    index[axis] = indices
+    a[tuple(index)] = values
+
+
 def as_strided(a, shape, strides):
     """A read-only strided view (for im2col and pooling windows)."""
     if isinstance(a, np.ndarray):

@@ -120,3 +120,22 @@ def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch):
         nr.zeros(2, device="cuda")
     assert nr.cuda.is_available() is False and nr.cuda.device_count() == 0
     assert nr.zeros(2).device.type == "cpu"
+
+
+def test_put_along_axis_fallback_for_cupy_13(monkeypatch):
+    """CuPy gained put_along_axis only in v14: the backend's indexing fallback must agree."""
+    import types
+
+    np = nr.backend.np
+    fake = types.SimpleNamespace(arange=np.arange)  # an array module without put_along_axis
+    monkeypatch.setattr(nr.backend, "xp_of", lambda a: fake)
+    rng = np.random.default_rng(0)
+    for axis in (0, 1, 2):
+        a, expected = np.zeros((3, 4, 5)), np.zeros((3, 4, 5))
+        shape = [3, 4, 5]
+        shape[axis] = 1
+        idx = rng.integers(0, (3, 4, 5)[axis], size=shape)
+        values = rng.standard_normal(shape)
+        nr.backend.put_along_axis(a, idx, values, axis)
+        np.put_along_axis(expected, idx, values, axis=axis)
+        assert np.array_equal(a, expected)

@@ -64,16 +64,11 @@ CUDA_ONLY = {"cuda.Device": "creation.py builds CUDA arrays inside the device's 
 GUARDED = {
     "errstate": {
         "engine/nn/_losses.py": "entered only when `xp is backend.np` (CuPy never warns)",
-        "engine/ops/reduce.py": "entered only when `hasattr(xp, 'errstate')`",
+        "engine/ops/reduce.py": "entered only when `xp is backend.np` (CuPy never warns)",
     },
 }
 # Known CuPy gaps in files another engineer owns, reported with a fix; remove when fixed.
-KNOWN_GAPS = {
-    "put_along_axis": {
-        "engine/ops/reduce.py": "CuPy has it only from v14 (PR cupy#8199), pyproject allows 13; "
-        "proposed backend.put_along_axis"
-    },
-}
+KNOWN_GAPS: dict = {}
 # What to write instead of a name CuPy lacks or spells differently.
 HINTS = {
     "add.at": "backend.scatter_add(target, index, values)",
