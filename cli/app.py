@@ -152,6 +152,19 @@ def train(
     seed: Annotated[
         int | None, typer.Option(min=0, metavar="S", help="Override the config's seed.")
     ] = None,
+    check_resume: Annotated[
+        bool,
+        typer.Option(
+            "--check-resume",
+            help="Prove exact resume for CONFIG: train a few steps straight and again with a stop "
+            "(mid-epoch, then at an epoch boundary) and a resume, in a temporary directory; exit "
+            "1 naming the first difference.",
+        ),
+    ] = False,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=2, metavar="N", help="With --check-resume: train N steps (default 20)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -164,6 +177,16 @@ def train(
         epochs=epochs, max_steps=max_steps, limit_batches=limit_batches,
         fast_dev_run=fast_dev_run, seed=seed, quiet=quiet, json=json_,
     )  # fmt: skip
+    if check_resume:
+        from .check_resume import DEFAULT_STEPS
+        from .check_resume import check_resume as run_check
+
+        run_check(options, steps=DEFAULT_STEPS if steps is None else steps)
+        return
+    if steps is not None:
+        from .errors import UsageError
+
+        raise UsageError("--steps is for --check-resume; to stop a run early use --max-steps N")
     run_train(options)
 
 

@@ -79,7 +79,11 @@ class Schedule:
     def step(self, metrics: Mapping[str, float] | None = None) -> None:
         """Step the scheduler; ``metrics`` (name -> value) is needed when ``monitor`` is set."""
         if self.monitor is None:
-            self.scheduler.step()
+            try:
+                self.scheduler.step()
+            except ValueError as e:  # e.g. OneCycleLR stepped past its total_steps
+                name = type(self.scheduler).__name__
+                raise ConfigError(f"scheduler: {name}: {_exception_text(e)}") from None
             return
         if not metrics or self.monitor not in metrics:
             known = ", ".join(metrics or ()) or "none"
@@ -375,6 +379,14 @@ def build_scheduler(
         keywords["T_max"] = max(1, steps)
     keywords = {k: tuple(v) if isinstance(v, list) else v for k, v in keywords.items()}
     scheduler = _construct(cls, short, [optimizer], keywords, path, where, None, skip=1)
+    total = getattr(scheduler, "total_steps", None)
+    if short == "OneCycleLR" and isinstance(total, int) and total < steps:
+        message = (
+            f"OneCycleLR's schedule ends after {total} steps but the run takes {steps} "
+            f"{'steps' if interval == 'step' else 'epochs'}; leave out total_steps (nnrun sets "
+            "it to the run's length) or make it larger"
+        )
+        raise where.error(path, message)
     return Schedule(scheduler, interval, monitor)
 
 

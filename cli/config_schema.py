@@ -63,9 +63,22 @@ class OptimizerSpec(Kwargs):
 
 
 class SchedulerSpec(Kwargs):
-    """``{name: StepLR, step_size: 10, interval: epoch}``; ``interval``: when ``step()`` is called."""
+    """``{name: StepLR, step_size: 10, interval: epoch}``; ``interval``: when ``step()`` is called
+    (default: after every epoch; OneCycleLR: after every step)."""
 
     interval: Literal["epoch", "step"] = "epoch"
+
+    @model_validator(mode="after")
+    def _one_cycle_steps_per_batch(self) -> SchedulerSpec:
+        # resolved here, not when building, so that the dumped config (a run's config.yaml, read
+        # again by --resume and eval) says `interval: step` and means what the original meant
+        if "interval" not in self.model_fields_set and _short(self.name) == "OneCycleLR":
+            self.interval = "step"
+        return self
+
+
+def _short(name: str) -> str:
+    return name.rpartition(":")[2].rpartition(".")[2]
 
 
 # --- train, checkpoint, expect ----------------------------------------------------------------------

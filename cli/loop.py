@@ -14,8 +14,9 @@ from typing import Any
 import nnrun.engine as nr
 
 from . import checkpoint
-from .errors import CheckpointError, TrainingFailed
+from .errors import CheckpointError, TrainingFailed, UsageError
 from .metrics import Task, Totals
+from .state_check import check_loaded_optimizer, check_optimizer, conforms, nonfinite_parameter
 
 
 @dataclass
@@ -139,11 +140,12 @@ class Loop:
                 self.save(None)
 
     def _step(self, x, y) -> None:
+        buffers = self._buffers() if self.config.train.on_nonfinite == "skip" else None
         output = self.model(x)
         loss = self.loss_fn(output, self.task.targets(y, output))
         value = loss.item()
         if not math.isfinite(value):
-            return self._nonfinite("loss", value, len(x))
+            return self._nonfinite("loss", value, len(x), buffers)
         self.optimizer.zero_grad()
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -153,7 +155,7 @@ class Loop:
             with nr.no_grad():  # the sum of all gradients is finite iff every gradient is
                 norm = nr.stack([p.grad.sum().double() for p in params]).sum().item()
         if not math.isfinite(norm):
-            return self._nonfinite("gradient", norm, len(x))
+            return self._nonfinite("gradient", norm, len(x), buffers)
         self.optimizer.step()
         if self.schedule is not None and self.schedule.interval == "step":
             self.schedule.step()
@@ -162,24 +164,43 @@ class Loop:
         self.reporter.step(value, len(x))
         return None
 
-    def _nonfinite(self, what: str, value: float, samples: int) -> None:
+    def _buffers(self) -> list[tuple[Any, Any]]:
+        """Copies of the model's buffers (BatchNorm's running statistics): a skipped step puts
+        them back, so that a NaN batch leaves no trace in the model."""
+        return [(b, b.detach().clone()) for b in self.model.buffers()]
+
+    def _nonfinite(self, what: str, value: float, samples: int, buffers=None) -> None:
         s = self.state
         if self.config.train.on_nonfinite == "skip":
+            with nr.no_grad():
+                for buffer, saved in buffers or ():
+                    buffer.copy_(saved)
+            self.optimizer.zero_grad()
             s.skipped += 1
             s.epoch_skipped += 1
             self.reporter.step(None, samples)
             return
-        last = self.run.checkpoints / "last"
-        kept = (
-            f"the last good checkpoint is {last} (kept); after fixing the cause (a lower lr, "
-            f"train.grad_clip) continue with: nnrun train --resume {self.run.path}"
-            if last.exists()
-            else "no checkpoint was written before it"
-        )
         raise TrainingFailed(
             f"non-finite {what} ({value}) at step {s.step + 1} (epoch {s.epoch + 1}, batch "
-            f"{s.position + 1}); {kept}. To skip such steps instead, set "
+            f"{s.position + 1}); {self._last_good()}. To skip such steps instead, set "
             "train.on_nonfinite: skip"
+        )
+
+    def _nonfinite_weights(self, name: str) -> None:
+        s = self.state
+        raise TrainingFailed(
+            f"non-finite weights ({name} holds NaN or inf) after step {s.step} (epoch "
+            f"{s.epoch + 1}): the updates diverged; {self._last_good()}"
+        )
+
+    def _last_good(self) -> str:
+        last = self.run.checkpoints / "last"
+        if not last.exists():
+            return "no checkpoint was written before it"
+        return (
+            f"the last good checkpoint is {last} -> {last.resolve().name} (kept); after fixing "
+            f"the cause (a lower lr, train.grad_clip) continue with: nnrun train --resume "
+            f"{self.run.path}"
         )
 
     def _end_epoch(self, seconds: float) -> dict[str, Any]:
@@ -240,6 +261,9 @@ class Loop:
 
         ``record``: the metrics of the epoch just finished (None inside an epoch).
         """
+        broken = nonfinite_parameter(self.model)
+        if broken is not None:  # never overwrite the last good checkpoint with broken weights
+            self._nonfinite_weights(broken)
         metrics = {k: v for k, v in (record or {}).items() if k != "seconds"}
         state = {
             "optimizer": self.optimizer.state_dict(),
@@ -268,13 +292,35 @@ class Loop:
         return self.generator.get_state() if self.state.position == 0 else self.loader_state
 
     def restore(self, ckpt: checkpoint.Checkpoint, state: dict[str, Any]) -> None:
-        """Load a checkpoint's weights, optimizer, scheduler, RNG states and counters."""
+        """Load a checkpoint's weights, optimizer, scheduler, RNG states and counters.
+
+        Everything is checked against the objects built from the config first (shapes, kinds of
+        values, finite numbers), so a damaged or foreign checkpoint is a `CheckpointError` here,
+        never an error in the middle of a later training step."""
         checkpoint.load_weights(self.model, ckpt.model_state(), ckpt.model_path)
         where = ckpt.path / checkpoint.STATE
+        saved_scheduler = state.get("scheduler")
+        problem = check_optimizer(self.optimizer, state["optimizer"])
+        if problem is None and (self.schedule is None) != (saved_scheduler is None):
+            problem = "a scheduler state" if self.schedule is None else "no scheduler state"
+            problem += f", but the config has {'no' if self.schedule is None else 'a'} scheduler"
+        if problem is None and self.schedule is not None:
+            fresh = self.schedule.scheduler.state_dict()
+            problem = conforms(fresh, saved_scheduler, "scheduler")
+            planned, saved = fresh.get("total_steps"), saved_scheduler.get("total_steps")
+            if problem is None and planned != saved:
+                raise UsageError(
+                    f"{where}: the run's {type(self.schedule.scheduler).__name__} schedule "
+                    f"spans {saved} steps, but the run now takes {planned} (train.epochs, "
+                    "train.max_steps or train.limit_batches changed): a one-cycle schedule "
+                    "cannot be stretched once started; resume with the run's own values"
+                )
+        if problem is not None:
+            raise CheckpointError(f"{where} does not fit this run's training state: {problem}")
         try:
             self.optimizer.load_state_dict(state["optimizer"])
-            if self.schedule is not None and state.get("scheduler") is not None:
-                self.schedule.scheduler.load_state_dict(state["scheduler"])
+            if self.schedule is not None:
+                self.schedule.scheduler.load_state_dict(saved_scheduler)
             nr.set_rng_state(state["rng"]["cpu"])
             self.loader_state = bytes(state["rng"]["loader"])
             self.generator.set_state(self.loader_state)
@@ -282,7 +328,15 @@ class Loop:
             raise CheckpointError(
                 f"{where} does not fit this run's optimizer or state: {e}"
             ) from None
+        problem = check_loaded_optimizer(self.optimizer)
+        if problem is not None:
+            raise CheckpointError(f"{where} does not fit this run's optimizer: {problem}")
         self.state = TrainState.from_meta(ckpt.meta)
+        if self.state.position > len(self.train_loader):
+            raise CheckpointError(
+                f"{ckpt.path / checkpoint.META} is corrupt: it is at batch {self.state.position} "
+                f"of an epoch that has {len(self.train_loader)} batches"
+            )
         if self.state.stopped != "early_stopping" or self.config.train.early_stopping is None:
             self.state.stopped = None
 

@@ -340,31 +340,39 @@ def _closing_line(summary: dict[str, Any], monitor: str) -> str:
     return text + f"; checkpoints in {summary['run_dir']}/checkpoints"
 
 
+SIGNALS = {signal.SIGINT: ("SIGINT", 130), signal.SIGTERM: ("SIGTERM", 143)}
+
+
+def request_stop(loop: Loop, name: str, code: int, reporter: Reporter | None = None) -> None:
+    """What SIGINT and SIGTERM do (``--check-resume`` calls it too): the first asks the loop to
+    stop after the current step (it checkpoints and raises `Interrupted`); a second one raises
+    `Interrupted` at once. Stopping at once never corrupts anything: a checkpoint being written is
+    abandoned (its temporary directory removed) and ``last`` still names the previous one."""
+    if loop.stop_signal is not None:
+        raise Interrupted(
+            f"stopped at once by a second {name}; the last complete checkpoint is "
+            f"{loop.run.checkpoints / 'last'}\nresume with: nnrun train --resume {loop.run.path}",
+            code,
+        )
+    loop.stop_signal = (name, code)
+    if reporter is not None and not reporter.quiet:
+        sys.stderr.write(
+            f"\n{name}: stopping after this step and saving a checkpoint "
+            "(press Ctrl-C again to stop at once)\n"
+        )
+
+
 @contextlib.contextmanager
 def _signals(loop: Loop, reporter: Reporter):
-    """SIGINT/SIGTERM ask the loop to stop after the current step (it checkpoints and raises
-    `Interrupted`); a second signal stops at once."""
+    """SIGINT/SIGTERM call `request_stop` while the loop runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
-    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
     def handler(signum, frame):
-        if loop.stop_signal is not None:
-            raise Interrupted(
-                f"stopped at once by a second {names[signum]}; the last complete checkpoint is "
-                f"{loop.run.checkpoints / 'last'}",
-                codes[signum],
-            )
-        loop.stop_signal = (names[signum], codes[signum])
-        if not reporter.quiet:
-            sys.stderr.write(
-                f"\n{names[signum]}: stopping after this step and saving a checkpoint "
-                "(press Ctrl-C again to stop at once)\n"
-            )
+        request_stop(loop, *SIGNALS[signum], reporter)
 
-    previous = {sig: signal.signal(sig, handler) for sig in names}
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
     finally:
@@ -372,4 +380,4 @@ def _signals(loop: Loop, reporter: Reporter):
             signal.signal(sig, old)
 
 
-__all__ = ["Interrupted", "Session", "TrainOptions", "TrainState", "train"]
+__all__ = ["Interrupted", "Session", "TrainOptions", "TrainState", "request_stop", "train"]

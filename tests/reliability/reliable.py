@@ -1,0 +1,153 @@
+"""Helpers for the reliability tests: run ``nnrun`` in-process, in a forked child that can be
+killed with SIGKILL, or as the console script; compare two runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+import nnrun.engine as nr
+import numpy as np
+from nnrun.cli.app import app
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+NNRUN = Path(sys.executable).parent / "nnrun"
+
+# A tiny classification run: 12 batches per epoch, a fraction of a second per epoch.
+BLOBS = """\
+name: blobs
+seed: 0
+data:
+  dataset: blobs
+  args: {n_samples: 240, n_features: 4, num_classes: 3}
+  val_split: 0.25
+  batch_size: 16
+model:
+  layers:
+    - Linear: {out_features: 16}
+    - ReLU
+    - Dropout: {p: 0.1}
+    - Linear: {out_features: 3}
+loss: CrossEntropyLoss
+optimizer: {name: Adam, lr: 1.0e-2}
+train: {epochs: 3}
+checkpoint: {monitor: val_accuracy}
+"""
+
+
+def invoke(*args, **kwargs):
+    """``nnrun ARGS`` in this process; an exception that is not an exit (a bug) fails the test."""
+    result = CliRunner().invoke(app, [str(a) for a in args], **kwargs)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"nnrun {args} raised (a bug): {result.exception!r}") from (
+            result.exception
+        )
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def ok(*args, **kwargs):
+    result = invoke(*args, **kwargs)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(code: int, *args, **kwargs):
+    """``nnrun ARGS`` must exit with ``code`` and one message on stderr."""
+    result = invoke(*args, **kwargs)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.stderr.strip(), "an error needs a message on stderr"
+    return result
+
+
+def write_config(folder: Path, text: str = BLOBS, name: str = "run.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_seconds(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def load_all(checkpoint_dir: Path) -> dict:
+    """Every file of a checkpoint, loaded: the safetensors files with nr.load, the rest as text."""
+    files = {}
+    for path in sorted(checkpoint_dir.iterdir()):
+        if path.suffix == ".safetensors":
+            files[path.name] = nr.load(path)
+        else:
+            files[path.name] = path.read_text()
+    assert set(files) == {"model.safetensors", "state.safetensors", "meta.json", "config.yaml"}
+    json.loads(files["meta.json"])
+    return files
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Bit-identical last checkpoints (weights, optimizer, RNG) and metrics apart from seconds."""
+    from nnrun.cli.check_resume import compare_runs
+
+    compare_runs(a, b)  # raises TrainingFailed naming the first difference
+    assert without_seconds(metrics(a)) == without_seconds(metrics(b))
+
+
+def weights(run: Path, which: str = "last") -> dict[str, np.ndarray]:
+    state = nr.load(run / "checkpoints" / which / "model.safetensors")
+    return {k: v.numpy() for k, v in state.items()}
+
+
+def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
+    """Run ``nnrun ARGS`` in a forked child (no interpreter start-up: milliseconds, not a
+    second) and return its pid. ``kill_when()`` runs in the child before the command and may
+    install hooks that SIGKILL the child at a chosen point. The child never returns."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:  # the child: no pytest output, no cleanup handlers; exits with nnrun's code
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        if quiet:
+            os.dup2(devnull, 2)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if kill_when is not None:
+            kill_when()
+        try:
+            app([str(a) for a in args], prog_name="nnrun")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:  # noqa: BLE001 - a bug: show it, exit 3
+            traceback.print_exc()
+            code = 3
+    finally:
+        os._exit(code)
+
+
+def wait(pid: int, timeout: float = 60.0) -> int:
+    """The child's exit status: its exit code, or -signal when a signal killed it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"child {pid} did not finish in {timeout} s")
+        time.sleep(0.002)
