@@ -23,9 +23,9 @@ def _workload_tables(res):
     lines = [
         (
             "| workload | nnrun (s) | PyTorch (s) | nnrun / PyTorch | target | raw NumPy (s) "
-            "| ratio of the best runs |"
+            "| ratio of the best runs | CPU s nnrun / PyTorch |"
         ),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, w in wl.items():
         t = w["time_s"]
@@ -33,7 +33,8 @@ def _workload_tables(res):
         lines.append(
             f"| {name} | {_f(t['nnrun'])} | {_f(t.get('torch'))} | "
             f"{_f(ratio, '{:.2f}')}{_met(w.get('met_time'))} | <= {w['target_ratio']} | "
-            f"{_f(t.get('numpy'))} | {_f(w.get('ratio_time_best'), '{:.2f}')} |"
+            f"{_f(t.get('numpy'))} | {_f(w.get('ratio_time_best'), '{:.2f}')} | "
+            f"{_f(w['cpu_s']['nnrun'], '{:.2f}')} / {_f(w['cpu_s'].get('torch'), '{:.2f}')} |"
         )
     lines += [
         "",

@@ -109,6 +109,9 @@ def summarize(name, runs):
         "rss_base_mb": base,
         "data_mb": runs["nnrun"][0].get("data_mb"),
         "best_s": {lib: min(r["time_s"] for r in rs) for lib, rs in runs.items()},
+        "cpu_s": {
+            lib: statistics.median(r.get("cpu_s", 0.0) for r in rs) for lib, rs in runs.items()
+        },
         "times_all_s": {lib: [r["time_s"] for r in rs] for lib, rs in runs.items()},
         "final_loss": {lib: ls[-1] for lib, ls in first.items()},
         "deterministic": {lib: len({r["losses"][-1] for r in rs}) == 1 for lib, rs in runs.items()},

@@ -102,7 +102,9 @@ def task_workload(spec):
 
     if spec.get("warmup", True):
         go(WARMUP_STEPS)
+    cpu = time.process_time()
     result = go()
+    result["cpu_s"] = time.process_time() - cpu  # all threads: robust to a busy machine
     _, peak = rss_mb()
     data_mb = sum(a.nbytes for a in data.values()) / 2**20
     result.update(rss_base_mb=base_rss, rss_peak_mb=peak, data_mb=data_mb)

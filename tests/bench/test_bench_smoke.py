@@ -50,6 +50,7 @@ def test_json_structure(results):
         for lib in expected:
             assert w["time_s"][lib] > 0
             assert w["rss_peak_mb"][lib] >= w["rss_base_mb"][lib] > 0
+            assert w["cpu_s"][lib] > 0 and w["best_s"][lib] <= w["time_s"][lib]
         if HAS_TORCH:
             assert w["ratio_time"] == pytest.approx(w["time_s"]["nnrun"] / w["time_s"]["torch"])
             assert isinstance(w["met_time"], bool) and isinstance(w["met_rss"], bool)
