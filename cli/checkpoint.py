@@ -72,6 +72,20 @@ _STATE_TYPES = {
 }
 
 
+_COUNTERS = ("step", "epoch", "position", "num_classes")
+_STATE_COUNTERS = (
+    "epoch",
+    "step",
+    "position",
+    "loss_count",
+    "skipped",
+    "epoch_skipped",
+    "bad_epochs",
+)
+_MAX_COUNT = 2**40  # no real counter comes near; a bigger one is damage
+_MAX_CLASSES = 1_000_000  # as nnrun.datasets allows
+
+
 @dataclass
 class Checkpoint:
     """A checkpoint directory that `read` checked; its files are loaded on demand."""
@@ -151,7 +165,7 @@ def save(
     name = f"step-{step:08d}"
     final = root / name
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(exist_ok=True)  # not parents: a run directory that vanished is an error
         if final.exists():
             if _target(root / "last") == name:  # this very state is already saved
                 _relink(root, mode)
@@ -172,15 +186,36 @@ def save(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        fsync_dir(root)
-        _link(root, "last", name)
+        try:
+            fsync_dir(root)
+            _link(root, "last", name)
+        except BaseException:  # `last` still names the previous checkpoint: drop the new one
+            if _target(root / "last") != name:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
         _relink(root, mode)
         prune(root, mode=mode, keep=keep)
     except OSError as e:
-        raise CheckpointError(f"cannot write a checkpoint in {root}: {e.strerror or e}") from None
+        raise CheckpointError(_write_error(root, name, e)) from None
     except TypeError as e:  # a state nr.save cannot store (e.g. a scheduler holding a function)
         raise CheckpointError(f"cannot save the training state: {e}") from None
     return final
+
+
+def _write_error(root: Path, name: str, e: OSError) -> str:
+    """What went wrong, that the previous checkpoint is intact, and how to go on."""
+    why = e.strerror or str(e)
+    if not root.parent.is_dir():
+        why += f" (the run directory {root.parent} no longer exists)"
+    last = _target(root / "last")
+    if last and last != name and (root / last / META).is_file():
+        then = (
+            f"the previous checkpoint {root / last} is intact; after fixing it, continue with: "
+            f"nnrun train --resume {root.parent}"
+        )
+    else:
+        then = "no earlier checkpoint exists; after fixing it, start the run again"
+    return f"cannot write a checkpoint in {root}: {why} while writing {name}; {then}"
 
 
 def _write(path: Path, text: str) -> None:
@@ -196,7 +231,12 @@ def _link(root: Path, link: str, target: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     os.symlink(target, tmp, target_is_directory=True)
-    os.replace(tmp, root / link)
+    try:
+        os.replace(tmp, root / link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_dir(root)
 
 
@@ -345,9 +385,28 @@ def _meta(path: Path) -> dict[str, Any]:
     for key, types in _STATE_TYPES.items():
         if key in state and not isinstance(state[key], types) or isinstance(state.get(key), bool):
             raise CheckpointError(f"{file} is corrupt: state.{key} is {state[key]!r}")
+    counters = [(k, meta.get(k)) for k in _COUNTERS] + [
+        (f"state.{k}", state.get(k)) for k in _STATE_COUNTERS
+    ]
+    for key, value in counters:
+        limit = _MAX_CLASSES if key == "num_classes" else _MAX_COUNT
+        if isinstance(value, int) and not 0 <= value <= limit:
+            raise CheckpointError(f"{file} is corrupt: {key} is {value!r}")
+    for key, record in (("metrics", meta.get("metrics")), ("state.best", state.get("best"))):
+        if record is not None and not all(
+            isinstance(v, (*_NUMBER, _NONE)) and not isinstance(v, bool) for v in record.values()
+        ):
+            raise CheckpointError(f"{file} is corrupt: {key} holds values that are not numbers")
     shape = meta.get("sample_shape")
-    if shape is not None and not all(isinstance(d, int) and d > 0 for d in shape):
+    if shape is not None and not (
+        0 < len(shape) <= 8
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        and math.prod(shape) <= _MAX_COUNT
+    ):
         raise CheckpointError(f"{file} is corrupt: sample_shape is {shape!r}")
+    classes = meta.get("classes")
+    if classes is not None and not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{file} is corrupt: classes holds names that are not strings")
     return meta
 
 

@@ -163,13 +163,16 @@ class Reporter:
         if "per_class" not in result:
             return
         out = Console(file=self.stdout, force_terminal=self.tty, highlight=False)
+        matrix = result.get("confusion_matrix") is not None  # None for very many classes
         if self.tty:
             out.print(_per_class_table(result))
-            out.print(_confusion_table(result))
+            if matrix:
+                out.print(_confusion_table(result))
         else:
             print(_plain_table(_per_class_rows(result)), file=self.stdout)
-            print("confusion matrix (rows: true class, columns: predicted)", file=self.stdout)
-            print(_plain_table(_confusion_rows(result)), file=self.stdout)
+            if matrix:
+                print("confusion matrix (rows: true class, columns: predicted)", file=self.stdout)
+                print(_plain_table(_confusion_rows(result)), file=self.stdout)
 
 
 def _per_class_rows(result: dict[str, Any]) -> list[list[str]]:

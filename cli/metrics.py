@@ -86,8 +86,14 @@ def task_for(loss_name: str, *, dataset_task: str, num_classes: int | None, conf
     return Task("multiclass", num_classes)
 
 
+MAX_CONFUSION = 1000  # classes up to which a confusion matrix is kept (it grows as k * k)
+
+
 class Totals:
-    """Running sums over batches: the loss (weighted by batch size) and the task's metrics."""
+    """Running sums over batches: the loss (weighted by batch size) and the task's metrics.
+
+    Classification keeps per-class counts (hits, predicted, actual: O(k) memory) and, for up to
+    `MAX_CONFUSION` classes, the confusion matrix."""
 
     def __init__(self, task: Task):
         self.task = task
@@ -95,8 +101,26 @@ class Totals:
         self.loss_sum = 0.0
         self.squared = self.absolute = 0.0
         self.values = 0  # regression: target values counted
-        classes = task.num_classes or 0
-        self.confusion = np.zeros((classes, classes), dtype=np.int64)
+        self.size = 0
+        self.hits = self.predicted = self.actual = np.zeros(0, dtype=np.int64)
+        self.confusion: np.ndarray | None = np.zeros((0, 0), dtype=np.int64)
+        self._grow(task.num_classes or 0)
+
+    def _grow(self, size: int) -> None:
+        if size <= self.size:
+            return
+        old = self.size
+        for name in ("hits", "predicted", "actual"):
+            grown = np.zeros(size, dtype=np.int64)
+            grown[:old] = getattr(self, name)
+            setattr(self, name, grown)
+        if self.confusion is not None and size <= MAX_CONFUSION:
+            grown = np.zeros((size, size), dtype=np.int64)
+            grown[:old, :old] = self.confusion
+            self.confusion = grown
+        else:
+            self.confusion = None
+        self.size = size
 
     def add(self, loss_value: float, output, target) -> None:
         """Add one batch: the loss's value (a mean over the batch), the output and raw targets."""
@@ -112,12 +136,15 @@ class Totals:
             return
         pred = self.task.predictions(output)
         true = target.detach().reshape(-1).cpu().numpy().astype(np.int64)
-        size = max(len(self.confusion), int(pred.max(initial=0)) + 1, int(true.max(initial=0)) + 1)
-        if size > len(self.confusion):  # an output wider than the dataset's classes
-            grown = np.zeros((size, size), dtype=np.int64)
-            grown[: len(self.confusion), : len(self.confusion)] = self.confusion
-            self.confusion = grown
-        self.confusion += np.bincount(true * size + pred, minlength=size * size).reshape(size, size)
+        self._grow(max(int(pred.max(initial=-1)), int(true.max(initial=-1))) + 1)
+        self.hits += np.bincount(true[pred == true], minlength=self.size)
+        self.predicted += np.bincount(pred, minlength=self.size)
+        self.actual += np.bincount(true, minlength=self.size)
+        if self.confusion is not None:
+            size = self.size
+            self.confusion += np.bincount(true * size + pred, minlength=size * size).reshape(
+                size, size
+            )
 
     def metrics(self) -> dict[str, float]:
         """``loss`` and the task's metrics (``accuracy``, or ``mse`` and ``mae``)."""
@@ -126,35 +153,34 @@ class Totals:
             out["mse"] = self.squared / max(self.values, 1)
             out["mae"] = self.absolute / max(self.values, 1)
         else:
-            out["accuracy"] = float(np.trace(self.confusion)) / max(self.samples, 1)
+            out["accuracy"] = float(self.hits.sum()) / max(self.samples, 1)
         return out
 
     def report(self, classes: list[str] | None = None) -> dict[str, Any]:
         """`metrics` plus ``samples`` and, for classification, ``per_class`` and
-        ``confusion_matrix``."""
+        ``confusion_matrix`` (None above `MAX_CONFUSION` classes)."""
         out: dict[str, Any] = {**self.metrics(), "samples": self.samples}
         if self.task.kind != "regression":
-            out["per_class"] = per_class(self.confusion, classes)
-            out["confusion_matrix"] = self.confusion.tolist()
+            out["per_class"] = per_class(self.hits, self.predicted, self.actual, classes)
+            out["confusion_matrix"] = None if self.confusion is None else self.confusion.tolist()
         return out
 
 
-def per_class(confusion: np.ndarray, classes: list[str] | None = None) -> list[dict[str, Any]]:
-    """Precision, recall and support per class from a confusion matrix (rows: true class).
-
-    A class never predicted has precision 0; a class with no samples has recall 0.
-    """
+def per_class(
+    hits: np.ndarray, predicted: np.ndarray, actual: np.ndarray, classes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Precision, recall and support per class from per-class counts: correct predictions,
+    predictions and samples. A class never predicted has precision 0; one with no samples
+    recall 0."""
     rows = []
-    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
-    for c in range(len(confusion)):
-        hits = int(confusion[c, c])
+    for c in range(len(hits)):
         name = classes[c] if classes is not None and c < len(classes) else str(c)
         rows.append(
             {
                 "class": c,
                 "name": name,
-                "precision": hits / predicted[c] if predicted[c] else 0.0,
-                "recall": hits / actual[c] if actual[c] else 0.0,
+                "precision": int(hits[c]) / int(predicted[c]) if predicted[c] else 0.0,
+                "recall": int(hits[c]) / int(actual[c]) if actual[c] else 0.0,
                 "support": int(actual[c]),
             }
         )

@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.created = False  # made by `create` (so `discard` may remove it)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -57,6 +59,14 @@ class RunDir:
             path = Path(out)
             if path.exists() and not path.is_dir():
                 raise UsageError(f"--out {path}: exists and is not a directory")
+            parent = path.absolute().parent
+            if not parent.is_dir():
+                # not `mkdir -p`: a mistyped path or an unmounted disk would silently fill another
+                what = "is not a directory" if parent.exists() else "does not exist"
+                raise UsageError(
+                    f"--out {path}: the parent directory {parent} {what}; create it first "
+                    f"(mkdir -p {parent}) or choose another --out"
+                )
             if path.is_dir() and any(path.iterdir()):
                 hint = (
                     f"; continue it with: nnrun train --resume {path}"
@@ -67,8 +77,11 @@ class RunDir:
                     f"--out {path}: the directory is not empty, and nnrun never overwrites a "
                     f"run; choose a new --out{hint}"
                 )
-            _mkdir(path, parents=True, exist_ok=True)
-            return cls(path)
+            created = not path.exists()
+            _mkdir(path, exist_ok=True)
+            run = cls(path)
+            run.created = created
+            return run
         base = Path(root)
         _mkdir(base, parents=True, exist_ok=True)
         for n in range(1, 100_000):
@@ -79,7 +92,9 @@ class RunDir:
                 continue
             except OSError as e:
                 raise UsageError(f"cannot create the run directory {path}: {_why(e)}") from None
-            return cls(path)
+            run = cls(path)
+            run.created = True
+            return run
         raise UsageError(f"{base}: too many runs named {name!r}; use --out")
 
     @classmethod
@@ -95,6 +110,12 @@ class RunDir:
                 "that `nnrun train` created, e.g. runs/<name>"
             )
         return run
+
+    def discard(self) -> None:
+        """Remove the directory again if `create` made it (a run that could not even start)."""
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.created = False
 
     # --- files ------------------------------------------------------------------------------------
 

@@ -86,7 +86,12 @@ def train(options: TrainOptions, reporter: Reporter | None = None) -> dict[str, 
             options = dataclasses.replace(options, out=Path(temporary) / "run")
         session = Session.open(options, reporter)
         with _signals(session.loop, reporter):
-            session.loop.fit()
+            try:
+                session.loop.fit()
+            except (CheckpointError, UsageError):  # a failed write (disk full, read-only, ...)
+                if not (session.run.checkpoints / "last").exists():
+                    session.run.discard()  # nothing to resume from: leave nothing behind
+                raise
         summary = session.summary(temporary=temporary is not None)
         if options.fast_dev_run:
             summary["fast_dev_run"] = fast_dev_check(session)
@@ -162,7 +167,11 @@ class Session:
         # the run directory is made (or its config updated) only once everything could be built
         if run is None:
             run = loop.run = RunDir.create(config.name, options.out)
-            run.write_config(dump_config(config))
+            try:
+                run.write_config(dump_config(config))
+            except BaseException:
+                run.discard()  # no half-made run directory is left behind
+                raise
         elif overrides:  # e.g. --epochs: the run's config says what it now trains with
             run.write_config(dump_config(config))
         if resumed is not None:

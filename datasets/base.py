@@ -12,6 +12,7 @@ from .errors import DataError, did_you_mean
 TASKS = ("classification", "regression")
 CHUNK_BYTES = 64 * 2**20  # work on big arrays in pieces of about this size
 MAX_INFERRED_CLASSES = 100_000
+MAX_CLASSES = 1_000_000  # per-class counts are kept: more would be damage, not data
 
 
 def row_chunks(n: int, row_bytes: int) -> Iterator[slice]:
@@ -249,8 +250,11 @@ def _class_labels(y: np.ndarray, num_classes, source: str) -> tuple[np.ndarray, 
         num_classes = int(y[high]) + 1
     elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
         raise DataError(f"{source}: num_classes must be a positive integer; got {num_classes!r}.")
-    elif num_classes < 1:
-        raise DataError(f"{source}: num_classes must be a positive integer; got {num_classes}.")
+    elif not 1 <= num_classes <= MAX_CLASSES:
+        raise DataError(
+            f"{source}: num_classes must be an integer from 1 to {MAX_CLASSES:,}; got "
+            f"{num_classes}."
+        )
     elif y[high] >= num_classes:
         raise DataError(
             f"{source}: label {y[high]} at sample {high} is outside 0..{num_classes - 1} "

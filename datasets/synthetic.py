@@ -14,6 +14,8 @@ from .base import ArrayDataset, make_dataset
 from .errors import DataError
 
 SPLITS = ("train", "val", "test")
+MAX_VALUES = 100_000_000  # values in one generated array: about 400 MB as float32, 800 MB float64
+MAX_CLASSES = 1_000_000
 SHAPE_NAMES = ["square", "circle", "triangle", "cross"]
 
 
@@ -33,6 +35,8 @@ def blobs(
     _check_int("num_classes", num_classes)
     _check_float("cluster_std", cluster_std)
     _check_float("center_box", center_box)
+    _check_size(blobs=(n_samples, n_features), centers=(num_classes, n_features))
+    _check_classes(num_classes)
     params, rng = _rngs(seed, split)
     centers = params.uniform(-center_box, center_box, size=(num_classes, n_features))
     y = _balanced_labels(rng, n_samples, num_classes)
@@ -55,6 +59,7 @@ def spirals(
     _check_int("n_samples", n_samples, minimum=2)
     _check_float("noise", noise)
     _check_float("turns", turns, minimum=0.1)
+    _check_size(spirals=(n_samples, 2))
     _, rng = _rngs(seed, split)
     y = _balanced_labels(rng, n_samples, 2)
     radius = np.sqrt(rng.uniform(0.0025, 1.0, size=n_samples))  # sqrt: even density along the arm
@@ -77,6 +82,8 @@ def random_data(
     _check_int("n_samples", n_samples)
     _check_int("n_features", n_features)
     _check_int("num_classes", num_classes)
+    _check_size(random=(n_samples, n_features))
+    _check_classes(num_classes)
     _, rng = _rngs(seed, split)
     x = rng.standard_normal((n_samples, n_features), dtype=np.float32)
     y = rng.integers(0, num_classes, size=n_samples)
@@ -99,6 +106,7 @@ def shapes(
     _check_int("n_samples", n_samples)
     _check_int("image_size", image_size, minimum=12)
     _check_float("noise", noise)
+    _check_size(shapes=(n_samples, image_size, image_size))
     _, rng = _rngs(seed, split)
     y = _balanced_labels(rng, n_samples, len(SHAPE_NAMES))
     half = rng.uniform(0.15, 0.3, size=n_samples) * image_size  # half the shape's width
@@ -142,6 +150,8 @@ def regression(
     _check_int("n_features", n_features)
     _check_int("n_targets", n_targets)
     _check_float("noise", noise)
+    _check_size(regression=(n_samples, n_features), targets=(n_samples, n_targets))
+    _check_size(weights=(n_features, n_targets))
     params, rng = _rngs(seed, split)
     w = params.normal(size=(n_features, n_targets)) / np.sqrt(n_features)
     v = params.normal(size=(n_features, n_targets)) / np.sqrt(n_features)
@@ -171,6 +181,25 @@ def _balanced_labels(rng: np.random.Generator, n: int, num_classes: int) -> np.n
 def _check_int(name: str, value, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise DataError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def _check_size(**arrays: tuple[int, ...]) -> None:
+    """Refuse sizes whose arrays would not fit in memory, before anything is allocated."""
+    for what, dims in arrays.items():
+        total = 1
+        for d in dims:
+            total *= int(d)
+        if total > MAX_VALUES:
+            shape = " x ".join(f"{d:,}" for d in dims)
+            raise DataError(
+                f"{what}: {shape} = {total:,} values is more than a synthetic dataset holds "
+                f"({MAX_VALUES:,}); use fewer samples or features, or a file for more data."
+            )
+
+
+def _check_classes(num_classes: int) -> None:
+    if num_classes > MAX_CLASSES:
+        raise DataError(f"num_classes must be at most {MAX_CLASSES:,}; got {num_classes:,}.")
 
 
 def _check_float(name: str, value, minimum: float = 0.0) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 
@@ -82,7 +84,10 @@ def _atomic_write(path: str, arrays: dict, metadata: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
-        safetensors.numpy.save_file(arrays, tmp, metadata=metadata)
+        try:
+            safetensors.numpy.save_file(arrays, tmp, metadata=metadata)
+        except safetensors.SafetensorError as e:  # a failed write (disk full, ...) is an OSError
+            raise _os_error(e, path) from None
         os.chmod(tmp, 0o666 & ~_UMASK)
         with open(tmp, "r+b") as fh:
             os.fsync(fh.fileno())
@@ -97,6 +102,13 @@ def _atomic_write(path: str, arrays: dict, metadata: dict) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _os_error(e: Exception, path: str) -> OSError:
+    """safetensors' "I/O error: No space left on device (os error 28)" as ``OSError(28, ...)``."""
+    found = re.search(r"os error (\d+)", str(e))
+    code = int(found.group(1)) if found else errno.EIO
+    return OSError(code, os.strerror(code) if found else f"cannot write: {e}", path)
 
 
 def _encode(obj):

@@ -3,6 +3,7 @@ killed with SIGKILL, or as the console script; compare two runs."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -106,10 +107,26 @@ def weights(run: Path, which: str = "last") -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in state.items()}
 
 
+def memory_dir(prefix: str) -> Path:
+    """A fresh directory on tmpfs (``/dev/shm``) when there is one, else under the temp dir.
+
+    The kill tests write a checkpoint after every step; on tmpfs ``fsync`` costs nothing, and a
+    killed *process* (unlike a power cut) loses nothing the kernel already has, so the crash
+    safety they test is the same."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
 def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
     """Run ``nnrun ARGS`` in a forked child (no interpreter start-up: milliseconds, not a
     second) and return its pid. ``kill_when()`` runs in the child before the command and may
     install hooks that SIGKILL the child at a chosen point. The child never returns."""
+    for module in ("nnrun.cli.check_resume", "nnrun.cli.evaluate"):  # once here, not per child
+        importlib.import_module(module)
+
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -125,6 +142,8 @@ def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if kill_when is not None:
             kill_when()
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - not pytest's capture objects
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         try:
             app([str(a) for a in args], prog_name="nnrun")
             code = 0
@@ -134,6 +153,11 @@ def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
             traceback.print_exc()
             code = 3
     finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - exiting anyway
+                pass
         os._exit(code)
 
 
