@@ -31,6 +31,10 @@ class _Group(TyperGroup):
             if code is None:
                 raise
             _fail(str(e), code)
+        finally:
+            train = sys.modules.get("nnrun.cli.train")
+            if train is not None:
+                train.restore_signal_handlers()
 
 
 def _exit_code(e: BaseException) -> int | None:

@@ -385,8 +385,23 @@ def _signals(loop: Loop, reporter: Reporter):
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if loop.stop_signal is None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        else:  # stopping on a signal: one more must not cut the message short (a traceback)
+            for sig in SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+            _RESTORE.update(previous)
+
+
+_RESTORE: dict = {}  # handlers to put back once the CLI has printed the stop message
+
+
+def restore_signal_handlers() -> None:
+    """Put back the handlers `_signals` replaced (the CLI calls this when a command ends)."""
+    for sig, old in _RESTORE.items():
+        signal.signal(sig, old)
+    _RESTORE.clear()
 
 
 __all__ = ["Interrupted", "Session", "TrainOptions", "TrainState", "request_stop", "train"]
