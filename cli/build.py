@@ -8,7 +8,10 @@
 Names resolve in ``nr.nn`` (layers, losses), ``nr.optim`` and ``nr.optim.lr_scheduler``. A name
 written as an import path, ``mypkg.models:Net``, is imported with `importlib` and so **runs Python
 code**: it is the only way a config imports code (PyYAML's safe loader never builds objects). The
-module is searched on ``sys.path`` and then in the config file's folder.
+module is searched on ``sys.path`` and then in the config file's folder, and what it names must be
+a class of the right kind (an ``nr.nn.Module``, ``nr.optim.Optimizer`` or scheduler subclass):
+no other function is ever called with a config's arguments. Layer sizes are checked against this
+machine's memory before anything is allocated (budget.py).
 
 Every problem is a `ConfigError` naming the file, the key path, the line and how to fix it.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +33,7 @@ import nnrun.engine as nr
 import nnrun.engine.nn
 import nnrun.engine.optim  # noqa: F401
 
+from .budget import planned_params, too_big
 from .config_fields import infer_mode
 from .config_yaml import line_of
 from .errors import ConfigError, Problem
@@ -147,18 +152,25 @@ def build_model(
         return _build_custom_model(model_spec, shape, batch, where)
     layers, infos = [], []
     x = nr.zeros(shape)
+    total = 0
     for i, spec in enumerate(model_spec.layers):
         path = ("model", "layers", i)
-        layer = _build_layer(spec, tuple(x.shape), batch, path, where)
+        layer = _build_layer(spec, tuple(x.shape), batch, path, where, total)
         x = _probe(layer, x, spec.type, batch, path, where, spec.line)
+        per_sample = math.prod(x.shape[1:])
+        problem = too_big(activation_values=per_sample * max(batch, 1))
+        if problem is not None:
+            message = f"{_short(spec.type)}: {problem} (batch_size {batch:,})"
+            raise where.error(path, message, spec.line)
         params, trainable = _count(layer)
+        total += params
         out = (batch, *x.shape[1:])
         infos.append(LayerInfo(i, str(i), _short(spec.type), out, params, trainable, spec.line))
         layers.append(layer)
     return nr.nn.Sequential(*layers).train(), infos
 
 
-def _build_layer(spec, shape: tuple, batch: int, path: tuple, where: _Where):
+def _build_layer(spec, shape: tuple, batch: int, path: tuple, where: _Where, params_before=0):
     name = spec.type
     if spec.is_import_path:
         cls = _import(name, path, where, spec.line, kind="layer")
@@ -170,6 +182,15 @@ def _build_layer(spec, shape: tuple, batch: int, path: tuple, where: _Where):
     positional, keywords = (list(args), {}) if isinstance(args, list) else ([], dict(args))
     positional, keywords = _infer(cls, positional, keywords, shape, batch, path, where, spec)
     label, arg_path = _short(name), (*path, name)
+    planned = None if spec.is_import_path else planned_params(name, cls, positional, keywords)
+    if planned is not None:  # before anything is allocated
+        problem = too_big(params=params_before + planned)
+        if problem is not None:
+            shown = ", ".join(
+                [*map(repr, positional), *(f"{k}={v!r}" for k, v in keywords.items())]
+            )
+            message = f"{label}({shown}) would make the model too big: {problem}; check its sizes"
+            raise where.error(path, message, spec.line)
     layer = _construct(cls, label, positional, keywords, path, where, spec.line, arg_path=arg_path)
     _check_module(layer, _short(name), path, where, spec.line)
     return layer
@@ -486,10 +507,25 @@ def _import(target: str, path: tuple, where: _Where, line, *, kind: str):
             message = f"{module_name!r} has no {attribute!r}{_suggest(part, public)}"
             raise where.error(path, message, line)
         obj = getattr(obj, part)
-    if kind in ("layer", "model", "loss") and not (
-        _is_layer_class(obj) or (callable(obj) and not isinstance(obj, type))
-    ):
+    # Only classes of the right kind are ever called: an import path can name code to import,
+    # not any function to run with the config's arguments (`os:system`, `builtins:exec`).
+    if kind in ("layer", "model", "loss") and not _is_layer_class(obj):
         message = f"{target!r} is not an nr.nn.Module subclass (a custom {kind} must be one)"
+        raise where.error(path, message, line)
+    if kind == "optimizer" and not (isinstance(obj, type) and issubclass(obj, nr.optim.Optimizer)):
+        message = (
+            f"{target!r} is not an nr.optim.Optimizer subclass (a custom optimizer must be one)"
+        )
+        raise where.error(path, message, line)
+    if kind == "scheduler" and not (
+        isinstance(obj, type)
+        and not issubclass(obj, nr.optim.Optimizer)
+        and all(callable(getattr(obj, m, None)) for m in ("step", "state_dict", "load_state_dict"))
+    ):
+        message = (
+            f"{target!r} is not a learning-rate scheduler class (one with step, state_dict and "
+            "load_state_dict, like those in nr.optim.lr_scheduler)"
+        )
         raise where.error(path, message, line)
     return obj
 

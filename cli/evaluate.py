@@ -27,9 +27,9 @@ from .console import Reporter
 from .data import load_split, make_loader
 from .errors import CheckpointError, UsageError
 from .loop import Loop, evaluate_batches
-from .metrics import task_for
+from .metrics import output_problem, task_for
 from .rundir import CONFIG
-from .train import resolve_device
+from .train import last_layer_path, resolve_device
 
 _FORMAT_BY_SUFFIX = {
     ".npz": "npz",
@@ -80,7 +80,10 @@ def evaluate(
     num_classes = meta.get("num_classes", ds.num_classes)
     task = task_for(cfg.loss.name, dataset_task=ds.task, num_classes=num_classes, config=cfg)
     nr.manual_seed(cfg.seed)
-    model, _ = build_model(cfg.model, sample_shape, config=cfg)
+    model, layers = build_model(cfg.model, sample_shape, config=cfg)
+    problem = output_problem(task, cfg.loss.name, layers[-1].output_shape[1:], ds.y.shape[1:])
+    if problem is not None:
+        raise cfg.error(last_layer_path(cfg), problem)
     checkpoint.load_weights(model, state, weights)
     model.to(dev)
     loss_fn = build_loss(cfg.loss, config=cfg).to(dev)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import nnrun.engine as nr
+import numpy as np
 
 from . import checkpoint
 from .errors import CheckpointError, TrainingFailed, UsageError
@@ -92,6 +93,12 @@ class Loop:
     # --- the loop --------------------------------------------------------------------------------
 
     def fit(self) -> None:
+        # NumPy's overflow/invalid warnings would only repeat, less precisely, what the loop
+        # reports itself: a non-finite loss, gradient or weight, with its step (as PyTorch, quiet)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._fit()
+
+    def _fit(self) -> None:
         s, cfg = self.state, self.config.train
         while s.epoch < cfg.epochs and s.stopped is None:
             if self._max_steps_hit():
@@ -188,9 +195,14 @@ class Loop:
 
     def _nonfinite_weights(self, name: str) -> None:
         s = self.state
+        where = (
+            f"end of epoch {s.epoch}"
+            if s.position == 0
+            else f"epoch {s.epoch + 1}, batch {s.position}"
+        )
         raise TrainingFailed(
-            f"non-finite weights ({name} holds NaN or inf) after step {s.step} (epoch "
-            f"{s.epoch + 1}): the updates diverged; {self._last_good()}"
+            f"non-finite weights ({name} holds NaN or inf) after step {s.step} ({where}), not "
+            f"checkpointed; {self._last_good()}"
         )
 
     def _last_good(self) -> str:

@@ -15,6 +15,7 @@ float64 on the host; only predicted labels (or errors) cross from the device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,38 @@ def task_for(loss_name: str, *, dataset_task: str, num_classes: int | None, conf
 
 
 MAX_CONFUSION = 1000  # classes up to which a confusion matrix is kept (it grows as k * k)
+
+
+def output_problem(task: Task, loss_name: str, output: tuple, target: tuple) -> str | None:
+    """Why a model whose output per sample has shape ``output`` cannot train with this task and
+    loss on targets of per-sample shape ``target`` (the training step or the metrics would fail,
+    or silently broadcast); None when it fits."""
+    short = loss_name.rsplit(":", 1)[-1]
+    if task.kind == "multiclass":
+        k = task.num_classes
+        if short in LABEL_LOSSES and (len(output) != 1 or (k is not None and output[0] < k)):
+            return (
+                f"the model outputs shape {output} per sample but {short} on {k} classes needs "
+                f"({k},): set the last layer's output size to {k}"
+                + (" and add Flatten before the first Linear" if len(output) != 1 else "")
+            )
+        if len(output) != 1:
+            return f"the model outputs shape {output} per sample; class scores must be (classes,)"
+        return None
+    if task.kind == "binary":
+        if math.prod(output) != 1:
+            return (
+                f"the model outputs shape {output} per sample but {short} needs one value per "
+                "sample: set the last layer's output size to 1"
+            )
+        return None
+    if tuple(output) != tuple(target):
+        return (
+            f"the model outputs shape {output} per sample but the targets have shape {target}; "
+            f"{short} would broadcast them: make the last layer's output size "
+            f"{target[0] if len(target) == 1 else target}"
+        )
+    return None
 
 
 class Totals:

@@ -40,7 +40,7 @@ from .console import Reporter
 from .data import Data, load_data, loader_generator, make_loader
 from .errors import CheckpointError, NnrunError, TrainingFailed, UsageError
 from .loop import Loop, TrainState
-from .metrics import task_for
+from .metrics import output_problem, task_for
 from .rundir import RunDir
 
 FAST_DEV_BATCHES = 2
@@ -226,9 +226,13 @@ def build_loop(config, run, data, device, reporter, base_dir) -> Loop:
     task = task_for(
         config.loss.name, dataset_task=data.task, num_classes=data.num_classes, config=config
     )
-    model, _ = build_model(
-        config.model, data.sample_shape, batch_size=config.data.batch_size, config=config
+    batch = min(config.data.batch_size, len(data.train))
+    model, layers = build_model(config.model, data.sample_shape, batch_size=batch, config=config)
+    problem = output_problem(
+        task, config.loss.name, layers[-1].output_shape[1:], tuple(data.train.y.shape[1:])
     )
+    if problem is not None:
+        raise config.error(last_layer_path(config), problem)
     model.to(device)
     loss_fn = build_loss(config.loss, config=config).to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config=config)
@@ -265,6 +269,12 @@ def build_loop(config, run, data, device, reporter, base_dir) -> Loop:
         normalization=data.normalization,
         config_text=dump_config(config),
     )  # fmt: skip
+
+
+def last_layer_path(config: Config) -> tuple:
+    """Where problems with the model's output are reported: its last layer (or its class)."""
+    layers = config.model.layers
+    return ("model", "layers", len(layers) - 1) if layers else ("model", "class")
 
 
 def resolve_device(spec: str) -> nr.device:
