@@ -40,12 +40,55 @@ def too_big(*, params: int = 0, activation_values: int = 0) -> str | None:
             f"needs about {TRAINING_COPIES}x that for gradients and optimizer state) are more "
             f"than this machine's {size(memory)} of memory"
         )
-    need = activation_values * BYTES_PER_VALUE
+    need = activation_values * BYTES_PER_VALUE * TRAINING_COPIES
     if need > memory:
         return (
-            f"its output for one batch, {activation_values:,} values ({size(need)}), is more than "
-            f"this machine's {size(memory)} of memory"
+            f"its output for one batch, {activation_values:,} values, needs about {size(need)} "
+            f"with its gradient and the backward pass's buffers, more than this machine's "
+            f"{size(memory)} of memory"
         )
+    return None
+
+
+def planned_output(name: str, cls, positional: list, keywords: dict, shape: tuple) -> int | None:
+    """The number of values per sample that built-in convolution or pooling layer ``name`` makes
+    from an input of ``shape`` (batch first), computed before the layer runs; None otherwise."""
+    try:
+        a = inspect.signature(cls).bind_partial(*positional, **keywords)
+    except (TypeError, ValueError):
+        return None
+    a.apply_defaults()
+    a = a.arguments
+    dims = {"Conv1d": 1, "Conv2d": 2, "MaxPool2d": 2, "AvgPool2d": 2}.get(name)
+    if name == "AdaptiveAvgPool2d":
+        out = _tuple(a.get("output_size"), 2)
+        return None if out is None or len(shape) < 3 else shape[1] * math.prod(out)
+    if dims is None or len(shape) != dims + 2:
+        return None
+    kernel = _tuple(a.get("kernel_size"), dims)
+    stride = _tuple(a.get("stride") or a.get("kernel_size"), dims)
+    padding = _tuple(a.get("padding", 0), dims)
+    dilation = _tuple(a.get("dilation", 1), dims)
+    if None in (kernel, stride, padding, dilation) or 0 in stride:
+        return None
+    channels = a.get("out_channels", shape[1]) if name.startswith("Conv") else shape[1]
+    if not isinstance(channels, int):
+        return None
+    spatial = [
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, k, s, p, d in zip(shape[2:], kernel, stride, padding, dilation)
+    ]
+    return channels * math.prod(max(n, 0) for n in spatial)
+
+
+def _tuple(value, dims: int) -> tuple[int, ...] | None:
+    value = (value,) * dims if isinstance(value, int) else value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == dims
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        return tuple(value)
     return None
 
 

@@ -33,7 +33,7 @@ import nnrun.engine as nr
 import nnrun.engine.nn
 import nnrun.engine.optim  # noqa: F401
 
-from .budget import planned_params, too_big
+from .budget import planned_output, planned_params, too_big
 from .config_fields import infer_mode
 from .config_yaml import line_of
 from .errors import ConfigError, Problem
@@ -182,14 +182,15 @@ def _build_layer(spec, shape: tuple, batch: int, path: tuple, where: _Where, par
     positional, keywords = (list(args), {}) if isinstance(args, list) else ([], dict(args))
     positional, keywords = _infer(cls, positional, keywords, shape, batch, path, where, spec)
     label, arg_path = _short(name), (*path, name)
-    planned = None if spec.is_import_path else planned_params(name, cls, positional, keywords)
-    if planned is not None:  # before anything is allocated
-        problem = too_big(params=params_before + planned)
+    if not spec.is_import_path:  # before anything is allocated
+        planned = planned_params(name, cls, positional, keywords)
+        problem = None if planned is None else too_big(params=params_before + planned)
+        values = planned_output(name, cls, positional, keywords, shape)
+        if problem is None and values is not None:
+            problem = too_big(activation_values=values * max(batch, PROBE_BATCH))
         if problem is not None:
-            shown = ", ".join(
-                [*map(repr, positional), *(f"{k}={v!r}" for k, v in keywords.items())]
-            )
-            message = f"{label}({shown}) would make the model too big: {problem}; check its sizes"
+            shown = [*map(repr, positional), *(f"{k}={v!r}" for k, v in keywords.items())]
+            message = f"{label}({', '.join(shown)}) is too big: {problem}; check its sizes"
             raise where.error(path, message, spec.line)
     layer = _construct(cls, label, positional, keywords, path, where, spec.line, arg_path=arg_path)
     _check_module(layer, _short(name), path, where, spec.line)
@@ -455,12 +456,46 @@ def _construct(cls, label, positional, keywords, path, where, line, *, arg_path=
         if missing:
             listed = ", ".join(missing)
             raise where.error(path, f"{label} needs argument(s) {listed}; add them", line)
+        # plainly annotated arguments (label_smoothing: float) are checked here: many classes
+        # only use them later, in the middle of a training step
+        given = {**dict(zip(names, positional)), **keywords}
+        for key, value in given.items():
+            if key in names[:skip]:
+                continue
+            problem = _type_problem(params[key].annotation, value)
+            if problem is not None:
+                where_path = (*arg_path, key) if key in keywords else path
+                raise where.error(where_path, f"{label}: {key} {problem}", line)
     try:
         return cls(*positional, **keywords)
     except Exception as e:  # noqa: BLE001 - the constructor's own checks, custom ones included
         text = _exception_text(e)
         key = _argument_in(text, keywords)
         raise where.error((*arg_path, key) if key else path, f"{label}: {text}", line) from None
+
+
+_SIMPLE_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
+
+
+def _type_problem(annotation, value) -> str | None:
+    """Why ``value`` does not fit a plain annotation (``float``, ``int | None``, ...); None when
+    it fits or the annotation is anything else (then the class judges)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    kinds = [part.strip() for part in str(text).split("|")]
+    if not kinds or not all(k in _SIMPLE_TYPES or k == "None" for k in kinds):
+        return None
+    if value is None:
+        return None if "None" in kinds else f"must be {' or '.join(kinds)}, got None"
+    fits = [
+        kind
+        for kind in kinds
+        if kind != "None"
+        and isinstance(value, _SIMPLE_TYPES[kind])
+        and (kind == "bool" or not isinstance(value, bool))
+    ]
+    if fits:
+        return None
+    return f"must be {' or '.join(kinds)}, got {value!r}"
 
 
 # PyTorch's words in "Invalid learning rate: -1" and the like -> the argument's name.

@@ -27,7 +27,7 @@ from .console import Reporter
 from .data import load_split, make_loader
 from .errors import CheckpointError, UsageError
 from .loop import Loop, evaluate_batches
-from .metrics import output_problem, task_for
+from .metrics import loss_problem, output_problem, task_for
 from .rundir import CONFIG
 from .train import last_layer_path, resolve_device
 
@@ -86,7 +86,11 @@ def evaluate(
         raise cfg.error(last_layer_path(cfg), problem)
     checkpoint.load_weights(model, state, weights)
     model.to(dev)
-    loss_fn = build_loss(cfg.loss, config=cfg).to(dev)
+    loss_fn = build_loss(cfg.loss, config=cfg)
+    problem = loss_problem(loss_fn, task, layers[-1].output_shape[1:], ds.y.shape[1:])
+    if problem is not None:
+        raise cfg.error(("loss",), f"{type(loss_fn).__name__}: {problem}")
+    loss_fn.to(dev)
     loader = make_loader(
         ds,
         batch_size=batch_size or cfg.data.batch_size,

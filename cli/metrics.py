@@ -122,6 +122,32 @@ def output_problem(task: Task, loss_name: str, output: tuple, target: tuple) -> 
     return None
 
 
+def loss_problem(loss_fn, task: Task, output: tuple, target: tuple) -> str | None:
+    """Run ``loss_fn`` once on zeros shaped like a model output and a batch of targets; why it
+    cannot work in a training step (an argument it checks only when called, a loss that is not
+    one number), or None. Loss classes often check their arguments only when called."""
+    import nnrun.engine as nr
+
+    out = nr.zeros((2, *output))
+    if task.kind == "regression":
+        y = nr.zeros((2, *target))
+    else:
+        y = nr.zeros(2, dtype=nr.int64)
+    try:
+        with nr.no_grad():
+            value = loss_fn(out, task.targets(y, out))
+    except Exception as e:  # noqa: BLE001 - any error of the loss (a custom one's included)
+        text = str(e).strip().splitlines()
+        return text[0] if text else type(e).__name__
+    if not isinstance(value, nr.Tensor) or value.numel() != 1:
+        shape = tuple(value.shape) if isinstance(value, nr.Tensor) else type(value).__name__
+        return (
+            f"the loss must be one number per batch (reduction: mean or sum), but it returns "
+            f"{shape}"
+        )
+    return None
+
+
 class Totals:
     """Running sums over batches: the loss (weighted by batch size) and the task's metrics.
 

@@ -40,7 +40,7 @@ from .console import Reporter
 from .data import Data, load_data, loader_generator, make_loader
 from .errors import CheckpointError, NnrunError, TrainingFailed, UsageError
 from .loop import Loop, TrainState
-from .metrics import output_problem, task_for
+from .metrics import loss_problem, output_problem, task_for
 from .rundir import RunDir
 
 FAST_DEV_BATCHES = 2
@@ -234,7 +234,11 @@ def build_loop(config, run, data, device, reporter, base_dir) -> Loop:
     if problem is not None:
         raise config.error(last_layer_path(config), problem)
     model.to(device)
-    loss_fn = build_loss(config.loss, config=config).to(device)
+    loss_fn = build_loss(config.loss, config=config)
+    problem = loss_problem(loss_fn, task, layers[-1].output_shape[1:], data.train.y.shape[1:])
+    if problem is not None:
+        raise config.error(("loss",), f"{type(loss_fn).__name__}: {problem}")
+    loss_fn.to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config=config)
     generator = loader_generator(config.seed)
     batch = config.data.batch_size

@@ -35,7 +35,8 @@ def blobs(
     _check_int("num_classes", num_classes)
     _check_float("cluster_std", cluster_std)
     _check_float("center_box", center_box)
-    _check_size(blobs=(n_samples, n_features), centers=(num_classes, n_features))
+    _check_size(("n_samples", n_samples), ("n_features", n_features))
+    _check_size(("num_classes", num_classes), ("n_features", n_features))
     _check_classes(num_classes)
     params, rng = _rngs(seed, split)
     centers = params.uniform(-center_box, center_box, size=(num_classes, n_features))
@@ -59,7 +60,7 @@ def spirals(
     _check_int("n_samples", n_samples, minimum=2)
     _check_float("noise", noise)
     _check_float("turns", turns, minimum=0.1)
-    _check_size(spirals=(n_samples, 2))
+    _check_size(("n_samples", n_samples), ("2 features", 2))
     _, rng = _rngs(seed, split)
     y = _balanced_labels(rng, n_samples, 2)
     radius = np.sqrt(rng.uniform(0.0025, 1.0, size=n_samples))  # sqrt: even density along the arm
@@ -82,7 +83,7 @@ def random_data(
     _check_int("n_samples", n_samples)
     _check_int("n_features", n_features)
     _check_int("num_classes", num_classes)
-    _check_size(random=(n_samples, n_features))
+    _check_size(("n_samples", n_samples), ("n_features", n_features))
     _check_classes(num_classes)
     _, rng = _rngs(seed, split)
     x = rng.standard_normal((n_samples, n_features), dtype=np.float32)
@@ -106,7 +107,7 @@ def shapes(
     _check_int("n_samples", n_samples)
     _check_int("image_size", image_size, minimum=12)
     _check_float("noise", noise)
-    _check_size(shapes=(n_samples, image_size, image_size))
+    _check_size(("n_samples", n_samples), ("image_size", image_size), ("image_size", image_size))
     _, rng = _rngs(seed, split)
     y = _balanced_labels(rng, n_samples, len(SHAPE_NAMES))
     half = rng.uniform(0.15, 0.3, size=n_samples) * image_size  # half the shape's width
@@ -150,8 +151,9 @@ def regression(
     _check_int("n_features", n_features)
     _check_int("n_targets", n_targets)
     _check_float("noise", noise)
-    _check_size(regression=(n_samples, n_features), targets=(n_samples, n_targets))
-    _check_size(weights=(n_features, n_targets))
+    _check_size(("n_samples", n_samples), ("n_features", n_features))
+    _check_size(("n_samples", n_samples), ("n_targets", n_targets))
+    _check_size(("n_features", n_features), ("n_targets", n_targets))
     params, rng = _rngs(seed, split)
     w = params.normal(size=(n_features, n_targets)) / np.sqrt(n_features)
     v = params.normal(size=(n_features, n_targets)) / np.sqrt(n_features)
@@ -183,18 +185,18 @@ def _check_int(name: str, value, minimum: int = 1) -> None:
         raise DataError(f"{name} must be an integer >= {minimum}; got {value!r}.")
 
 
-def _check_size(**arrays: tuple[int, ...]) -> None:
+def _check_size(*dims: tuple[str, int]) -> None:
     """Refuse sizes whose arrays would not fit in memory, before anything is allocated."""
-    for what, dims in arrays.items():
-        total = 1
-        for d in dims:
-            total *= int(d)
-        if total > MAX_VALUES:
-            shape = " x ".join(f"{d:,}" for d in dims)
-            raise DataError(
-                f"{what}: {shape} = {total:,} values is more than a synthetic dataset holds "
-                f"({MAX_VALUES:,}); use fewer samples or features, or a file for more data."
-            )
+    total = 1
+    for _, d in dims:
+        total *= int(d)
+    if total > MAX_VALUES:
+        names = " x ".join(name for name, _ in dims)
+        values = " x ".join(f"{d:,}" for _, d in dims)
+        raise DataError(
+            f"{names} = {values} = {total:,} values, more than a synthetic dataset holds "
+            f"({MAX_VALUES:,}); use smaller sizes, or a file for more data."
+        )
 
 
 def _check_classes(num_classes: int) -> None:
