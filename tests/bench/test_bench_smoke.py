@@ -112,3 +112,15 @@ def test_scaling_configs_cover_the_sweeps():
     assert {"kind": "mlp", "batch": 128, "hidden": [1024, 512]} in cfgs
     assert sum(c == {"kind": "mlp", "batch": 128, "hidden": [256, 128]} for c in cfgs) == 1
     assert cfgs[-1] == {"kind": "cnn", "batch": 64}
+
+
+def test_hotspots_times_every_function(capsys):
+    from bench import hotspots
+
+    assert hotspots.main(["W1", "--samples", "64", "--by-function", "--cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("W1: ") and "inside Function forward/backward" in out
+    assert "Linear" in out and "CrossEntropy" in out
+    from nnrun.engine.ops.elementwise import Relu
+
+    assert "timed" not in Relu.forward.__qualname__  # the originals are back
