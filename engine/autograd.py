@@ -136,20 +136,21 @@ class Function:
             _check_same_device(cls, tensors, arrays)
         out = ctx.forward(*arrays, **params)
         if _grad_enabled:
-            needs = tuple([isinstance(t, T) and t.requires_grad for t in tensors])
-            if True in needs:
-                parents, shapes, dtypes = [], [], []
-                for t, a, r in zip(tensors, arrays, needs):
-                    if r:
-                        fn = t.grad_fn
-                        parents.append(t if fn is None else fn)
-                        shapes.append(a.shape)
-                        dtypes.append(a.dtype)
-                    else:
-                        parents.append(None)
-                        shapes.append(None)
-                        dtypes.append(None)
-                ctx.needs_input_grad = needs
+            parents, shapes, dtypes, needs, record = [], [], [], [], False
+            for t, a in zip(tensors, arrays):
+                if isinstance(t, T) and t.requires_grad:
+                    parents.append(t.grad_fn or t)
+                    shapes.append(a.shape)
+                    dtypes.append(a.dtype)
+                    needs.append(True)
+                    record = True
+                else:
+                    parents.append(None)
+                    shapes.append(None)
+                    dtypes.append(None)
+                    needs.append(False)
+            if record:
+                ctx.needs_input_grad = tuple(needs)
                 ctx.parents, ctx.shapes, ctx.dtypes = tuple(parents), shapes, dtypes
                 return T._make(out, True, ctx)
         return T._make(out)
