@@ -11,6 +11,8 @@ col2im as KH*KW strided slice-adds. Conv1d is the same computation with H = 1.
 
 from __future__ import annotations
 
+import itertools
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -76,6 +78,20 @@ def _col2im_batched(gcols, x_shape, padded_hw, kh, kw, oh, ow, stride, dilation,
 _BATCHED_MAX_K = 32
 
 
+# Below this many column elements (C*KH*KW * N*OH*OW) a convolution runs in one piece.
+_SPLIT_MIN = 1 << 20
+
+
+def _chunks(x, n, per_sample):
+    """Sample ranges for the threaded CPU path, or None (CuPy, small work, one worker)."""
+    workers = backend.cpu_split_workers()
+    if workers < 2 or n < 2 or n * per_sample < _SPLIT_MIN or backend.xp_of(x) is not backend.np:
+        return None
+    parts = min(workers, n)
+    edges = [n * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(edges))
+
+
 def _col2im(gcols, x_shape, padded_hw, kh, kw, oh, ow, stride, dilation, top, left):
     """Adjoint of ``_im2col`` followed by cropping the padding: KH*KW strided slice-adds."""
     xp = backend.xp_of(gcols)
@@ -127,6 +143,10 @@ class Convolution(Function):
             if bias is not None:
                 out += bias[:, None]
             return out.reshape(batch + (o,) + out_spatial)
+        self.chunks = _chunks(x, n, c * kh * kw * oh * ow) if groups == 1 else None
+        if self.chunks:
+            out = self._forward_split(xp, xpad, weight, bias)
+            return out.reshape(batch + (o,) + out_spatial)
         cols = _im2col(xpad, kh, kw, oh, ow, stride, dilation)
         m = n * oh * ow
         if groups == 1:
@@ -146,6 +166,8 @@ class Convolution(Function):
         groups, m = self.groups, n * oh * ow
         if self.batched:
             return self._backward_batched(xp, g)
+        if self.chunks:
+            return self._backward_split(xp, g)
         gm = xp.ascontiguousarray(g.reshape(n, o, oh, ow).transpose(1, 0, 2, 3)).reshape(o, m)
         need_x, need_w, need_b = self.needs_input_grad[:3]
         gx = gw = gb = None
@@ -168,6 +190,71 @@ class Convolution(Function):
             gx = _col2im(
                 gcols, (n, c, h, w), (hp, wp), kh, kw, oh, ow, self.stride, self.dilation, top, left
             ).reshape(self.x_shape)
+        return gx, gw, gb
+
+    def _forward_split(self, xp, xpad, weight, bias):
+        """groups = 1 on the CPU, in sample chunks on the worker threads: each chunk copies its
+        columns, runs its GEMM and writes its NCHW output (no shared state between chunks)."""
+        n, c, _, _, o, kh, kw, oh, ow = self.geom[:9]
+        p, k = oh * ow, c * kh * kw
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        s_n, s_c, s_h, s_w = xpad.strides
+        win = backend.as_strided(
+            xpad, (c, kh, kw, n, oh, ow), (s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w)
+        )
+        cols = xp.empty((k, n * p), xpad.dtype)
+        cols6 = cols.reshape(c, kh, kw, n, oh, ow)
+        out = xp.empty((n, o, oh, ow), xpad.dtype)
+        w2 = weight.reshape(o, k)
+
+        def task(a, b):
+            cols6[:, :, :, a:b] = win[:, :, :, a:b]
+            r = w2 @ cols[:, a * p : b * p]
+            if bias is not None:
+                r += bias[:, None]
+            out[a:b] = r.reshape(o, b - a, oh, ow).transpose(1, 0, 2, 3)
+
+        backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
+        self.cols = cols
+        return out
+
+    def _backward_split(self, xp, g):
+        """Backward of ``_forward_split`` per sample chunk: the gradient transpose, grad weight
+        and bias partial sums, grad columns and col2im of each chunk on a worker thread."""
+        n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom
+        p = oh * ow
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        w2 = self.weight.reshape(o, -1)
+        g = g.reshape(n, o, oh, ow)
+        gx = xp.empty((n, c, h, w), g.dtype) if need_x else None
+
+        def task(a, b):
+            gm = xp.ascontiguousarray(g[a:b].transpose(1, 0, 2, 3)).reshape(o, (b - a) * p)
+            pw = gm @ self.cols[:, a * p : b * p].T if need_w else None
+            pb = gm.sum(axis=1) if need_b else None
+            if need_x:
+                gx[a:b] = _col2im(
+                    w2.T @ gm,
+                    (b - a, c, h, w),
+                    (hp, wp),
+                    kh,
+                    kw,
+                    oh,
+                    ow,
+                    self.stride,
+                    self.dilation,
+                    top,
+                    left,
+                )
+            return pw, pb
+
+        parts = backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
+        gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
+        gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
+        if need_w:
+            gw = gw.reshape(self.w_shape)
+        if need_x:
+            gx = gx.reshape(self.x_shape)
         return gx, gw, gb
 
     def _backward_batched(self, xp, g):

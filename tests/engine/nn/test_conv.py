@@ -64,6 +64,39 @@ def test_conv2d_matches_torch(kernel, stride, padding, dilation, groups, bias):
 
 
 @requires_torch
+@pytest.mark.parametrize(
+    "x_shape,w_shape,kw",
+    [
+        ((5, 6, 9, 8), (7, 6, 3, 3), {"padding": 1}),  # the threaded split: 2 uneven chunks
+        ((3, 5, 10, 9), (4, 5, 3, 2), {"stride": 2, "dilation": (2, 1), "padding": (2, 0)}),
+        ((4, 1, 12, 12), (6, 1, 3, 3), {"padding": 1}),  # the per-sample layout (C*KH*KW <= 32)
+        ((2, 3, 9, 7), (5, 3, 3, 3), {"stride": 2, "dilation": 2, "padding": 3}),  # K = 27
+    ],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_fast_paths_match_torch(monkeypatch, x_shape, w_shape, kw, bias):
+    """Each CPU path (threaded sample chunks, per-sample layout) on shapes small enough for a
+    test: the size threshold of the threaded path is lowered to 0."""
+    monkeypatch.setattr("nnrun.engine.nn._conv._SPLIT_MIN", 0)
+    _parity("conv2d", x_shape, w_shape, bias, **kw)
+
+
+def test_conv2d_split_paths_agree_without_input_grad(monkeypatch):
+    """A first layer (input without grad) gets weight and bias gradients on every path."""
+    x = nr.tensor(rand_arrays([(4, 3, 8, 8)])[0], device=DEVICE)
+    w0, b0 = rand_arrays([(5, 3, 3, 3), (5,)])
+    grads = []
+    for split_min in (0, 1 << 62):
+        monkeypatch.setattr("nnrun.engine.nn._conv._SPLIT_MIN", split_min)
+        w, b = nr_tensors([w0, b0])
+        (conv2d(x, w, b, padding=1) ** 2).sum().backward()
+        assert x.grad is None
+        grads.append((to_np(w.grad), to_np(b.grad)))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-5)
+
+
+@requires_torch
 @pytest.mark.parametrize("groups,out", [(4, 4), (4, 8)])  # depthwise, and depthwise multiplier 2
 def test_conv2d_depthwise(groups, out):
     _parity("conv2d", (3, 4, 8, 10), (out, 1, 3, 3), True, padding=1, groups=groups)
