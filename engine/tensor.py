@@ -206,8 +206,10 @@ class Tensor:
         if id(self) in memo:
             return memo[id(self)]
         if self.grad_fn is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support "
-                               "the deepcopy protocol at the moment.")
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support "
+                "the deepcopy protocol at the moment."
+            )
         out = Tensor._make(self._data.copy(), self.requires_grad)
         if self.grad is not None:
             out.grad = Tensor._make(self.grad._data.copy())
@@ -331,6 +333,10 @@ class Tensor:
 
     # ------------------------------------------------------------------------------- indexing
     def __getitem__(self, key):
+        if type(key) is Tensor:  # the data loader's gather by a 1-D index tensor, fast
+            k = key._data
+            if k.ndim == 1 and k.dtype.kind in "iu" and k.dtype != backend.np.uint8:
+                return S.GetItem.apply(self, key=(k,), advanced=True)
         key, advanced = _index_key(key, self)
         return S.GetItem.apply(self, key=key, advanced=advanced)
 
