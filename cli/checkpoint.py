@@ -37,6 +37,7 @@ from nnrun.engine.serialization import SerializationError
 
 from .errors import CheckpointError
 from .rundir import CHECKPOINTS, CONFIG, fsync_dir
+from .state_check import nonfinite_parameter
 
 MODEL = "model.safetensors"
 STATE = "state.safetensors"
@@ -123,9 +124,15 @@ class Checkpoint:
             problem = "no RNG states"
         elif norm is not None and not (
             isinstance(norm, dict)
-            and all(isinstance(norm.get(k), np.ndarray) for k in ("mean", "std"))
+            and all(
+                isinstance(norm.get(k), np.ndarray)
+                and norm[k].dtype.kind == "f"
+                and np.isfinite(norm[k]).all()
+                for k in ("mean", "std")
+            )
+            and (norm["std"] > 0).all()
         ):
-            problem = "malformed normalisation statistics"
+            problem = "malformed normalisation statistics (not finite, or a std that is not > 0)"
         if problem is not None:
             raise CheckpointError(f"{file} does not hold nnrun's training state ({problem})")
         return state
@@ -140,6 +147,11 @@ def load_weights(model, state: dict[str, Any], source: Path) -> None:
             f"{source} does not fit the model built from the config (was it written by another "
             f"config?): {e}"
         ) from None
+    broken = nonfinite_parameter(model)  # nnrun never saves such weights itself
+    if broken is not None:
+        raise CheckpointError(
+            f"{source}: parameter {broken} holds NaN or inf (a damaged file, or a run that diverged)"
+        )
 
 
 # --- writing -----------------------------------------------------------------------------------------

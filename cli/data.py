@@ -82,6 +82,15 @@ def load_data(
     if normalization is None and spec.normalize:
         mean, std = compute_normalization(train.x, per_channel=True)
         normalization = {"mean": mean, "std": std}
+    elif normalization is not None:  # saved with a checkpoint: it must be this data's kind
+        expected = (train.x.shape[1], *[1] * (train.x.ndim - 2)) if train.x.ndim > 1 else ()
+        for key in ("mean", "std"):
+            got = tuple(np.shape(normalization[key]))
+            if got != expected:
+                raise DataError(
+                    f"the saved normalisation {key} has shape {got}, but this data's statistics "
+                    f"have shape {expected}: the checkpoint is damaged or belongs to other data"
+                )
     return Data(
         _normalized(config, train, normalization),
         None if val is None else _normalized(config, val, normalization),
