@@ -114,9 +114,12 @@ class Adam(Optimizer):
                 st += 1
                 step = float(st)
 
-                if weight_decay != 0 and decoupled:
-                    d *= 1 - lr * weight_decay
-                g = self._grad(d, g, 0 if decoupled else weight_decay, maximize, 2)
+                if weight_decay != 0:
+                    if decoupled:
+                        d *= 1 - lr * weight_decay
+                    g = self._grad(d, g, 0 if decoupled else weight_decay, maximize, 2)
+                elif maximize:
+                    g = self._grad(d, g, 0, maximize, 2)
 
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 t = self._tmp(d, 0)

@@ -78,6 +78,7 @@ class Optimizer:
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         self._scratch: dict = {}
+        self._views: dict = {}  # (slot, shape, dtype, device) -> a view of a scratch buffer
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -188,11 +189,17 @@ class Optimizer:
         slots."""
         if like.size < _SCRATCH_MIN:
             return backend.xp_of(like).empty_like(like)
-        key = (slot, like.dtype, backend.device_of(like))
-        buf = self._scratch.get(key)
+        key = (slot, like.shape, like.dtype, backend.device_of(like))
+        view = self._views.get(key)
+        if view is not None:
+            return view
+        bkey = (slot, like.dtype, key[3])
+        buf = self._scratch.get(bkey)
         if buf is None or buf.size < like.size:
-            buf = self._scratch[key] = backend.xp_of(like).empty(like.size, like.dtype)
-        return buf[: like.size].reshape(like.shape)
+            buf = self._scratch[bkey] = backend.xp_of(like).empty(like.size, like.dtype)
+            self._views = {}  # views of the smaller buffer it replaces
+        view = self._views[key] = buf[: like.size].reshape(like.shape)
+        return view
 
     def _grad(self, d, g, weight_decay, maximize, slot: int):
         """The gradient PyTorch steps with: ``g`` negated when maximizing, plus
