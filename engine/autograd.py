@@ -255,19 +255,17 @@ def _backward_pass(order, root, grad, retain_graph):
         if not hasattr(node, "needs_input_grad"):
             raise RuntimeError(_FREED)
         input_grads = node.backward(g)
-        if not isinstance(input_grads, tuple):
+        if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-        shapes, dtypes = node.shapes, node.dtypes
-        for i, p in enumerate(node.parents):
-            if p is None:
+        if len(input_grads) < len(node.parents):
+            _check_grad_count(node, input_grads)
+        for p, ig, shape, dtype in zip(node.parents, input_grads, node.shapes, node.dtypes):
+            if p is None or ig is None:
                 continue
-            ig = input_grads[i]
-            if ig is None:
-                continue
-            if ig.shape != shapes[i]:
-                ig = unbroadcast(ig, shapes[i])
-            if ig.dtype != dtypes[i]:
-                ig = ig.astype(dtypes[i])
+            if ig.shape != shape:
+                ig = unbroadcast(ig, shape)
+            if ig.dtype != dtype:
+                ig = ig.astype(dtype)
             if isinstance(p, T):
                 fresh = ig is not g and ig.base is None and id(ig) not in given
                 given.add(id(ig))
@@ -285,6 +283,15 @@ def _backward_pass(order, root, grad, retain_graph):
                     owned.add(key)
         if not retain_graph:
             node.__dict__.clear()
+
+
+def _check_grad_count(node, input_grads):
+    """Too few gradients are fine only where the missing inputs need none (constants)."""
+    if any(p is not None for p in node.parents[len(input_grads) :]):
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {len(node.parents)}, got {len(input_grads)})"
+        )
 
 
 def _accumulate(leaf, g, fresh: bool):
