@@ -87,7 +87,7 @@ def _chunks(x, n, per_sample):
     workers = backend.cpu_split_workers()
     if workers < 2 or n < 2 or n * per_sample < _SPLIT_MIN or backend.xp_of(x) is not backend.np:
         return None
-    parts = min(workers, n)
+    parts = min(2 * workers, n)  # two per worker: a busy core then holds up less of the work
     edges = [n * i // parts for i in range(parts + 1)]
     return list(itertools.pairwise(edges))
 

@@ -7,6 +7,8 @@ the same slices: an assignment where windows do not overlap, an add where they d
 
 from __future__ import annotations
 
+import itertools
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -140,7 +142,20 @@ class MaxPool2DWithIndices(Function):
         # first and is redone in the rare case of a NaN; on a GPU ``isnan(out).any()`` would be
         # a host sync in every forward, so the NaN-aware pass (same result without NaNs) runs.
         nan_first = floating and backend.device_of(x).type != "cpu"
-        out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=nan_first)
+        chunks = _chunks(xpad)
+        if chunks and not nan_first:
+            out = xp.empty(xpad.shape[:2] + (geom.oh, geom.ow), x.dtype)
+            arg = xp.empty(out.shape, idx_dtype)
+            backend.run_split(
+                [
+                    lambda a=a, b=b: _window_max(
+                        xp, xpad[a:b], geom, idx_dtype, False, into=(out[a:b], arg[a:b])
+                    )
+                    for a, b in chunks
+                ]
+            )
+        else:
+            out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=nan_first)
         if floating and not nan_first and xp.isnan(out).any():
             out, arg = _window_max(xp, xpad, geom, idx_dtype, nan_aware=True)
         if floating and (geom.pads[0] or geom.pads[2]):
@@ -166,24 +181,63 @@ class MaxPool2DWithIndices(Function):
     def backward(self, grad):
         xp = backend.xp_of(grad)
         geom, arg = self.geom, self.arg
-        gxpad = xp.zeros(self.pad_shape, grad.dtype)
-        for k, sh, sw in geom.offsets():
-            hit = arg == arg.dtype.type(k)
-            if geom.overlap:
-                gxpad[..., sh, sw] += hit * grad
-            else:  # each input element is in at most one window
-                xp.multiply(hit, grad, out=gxpad[..., sh, sw])
+        chunks = _chunks(grad, self.pad_shape)
+        if not chunks:
+            gxpad = xp.zeros(self.pad_shape, grad.dtype)
+            _scatter_max(xp, gxpad, arg, grad, geom)
+            return geom.crop(gxpad, *self.hw)
+        gxpad = xp.empty(self.pad_shape, grad.dtype)
+
+        def task(a, b):
+            gxpad[a:b] = 0
+            _scatter_max(xp, gxpad[a:b], arg[a:b], grad[a:b], geom)
+
+        backend.run_split([lambda a=a, b=b: task(a, b) for a, b in chunks])
         return geom.crop(gxpad, *self.hw)
 
 
-def _window_max(xp, xpad, geom, idx_dtype, nan_aware):
+# Inputs of at least this many elements (batched, on the CPU) are pooled in sample chunks on the
+# worker threads (NumPy releases the GIL in these ufuncs).
+_SPLIT_MIN = 1 << 19
+
+
+def _chunks(a, shape=None):
+    """Sample ranges for the threaded CPU path, or None."""
+    shape = a.shape if shape is None else shape
+    n = shape[0]
+    workers = backend.cpu_split_workers()
+    if len(shape) != 4 or workers < 2 or n < 2 or backend.xp_of(a) is not backend.np:
+        return None
+    if n * shape[1] * shape[2] * shape[3] < _SPLIT_MIN:
+        return None
+    parts = min(2 * workers, n)
+    edges = [n * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def _scatter_max(xp, gxpad, arg, grad, geom):
+    """Each window's gradient to its winning offset in ``gxpad`` (zeros where nothing lands)."""
+    for k, sh, sw in geom.offsets():
+        hit = arg == arg.dtype.type(k)
+        if geom.overlap:
+            gxpad[..., sh, sw] += hit * grad
+        else:  # each input element is in at most one window
+            xp.multiply(hit, grad, out=gxpad[..., sh, sw])
+
+
+def _window_max(xp, xpad, geom, idx_dtype, nan_aware, into=None):
     """Running max over the kernel offsets and the offset it came from (the first maximum; with
-    ``nan_aware``, the last NaN, as PyTorch's ``val > max || isnan(val)`` picks)."""
+    ``nan_aware``, the last NaN, as PyTorch's ``val > max || isnan(val)`` picks). ``into``: the
+    ``(out, arg)`` arrays to fill instead of new ones."""
     out = arg = None
     for k, sh, sw in geom.offsets():
         v = xpad[..., sh, sw]
         if out is None:
-            out, arg = v.copy(), xp.zeros(v.shape, idx_dtype)
+            if into is None:
+                out, arg = v.copy(), xp.zeros(v.shape, idx_dtype)
+            else:
+                out, arg = into
+                out[...], arg[...] = v, 0
             continue
         take = v > out
         if nan_aware:

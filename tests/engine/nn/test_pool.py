@@ -73,6 +73,24 @@ def test_max_pool2d_matches_torch(kernel, stride, padding, dilation, ceil_mode):
 
 
 @requires_torch
+@pytest.mark.parametrize("kernel,stride,padding", [(2, None, 0), (3, 2, 1), (2, 1, 1)])
+def test_max_pool2d_threaded_chunks_match_torch(monkeypatch, kernel, stride, padding):
+    """The threaded CPU path (sample chunks; threshold lowered to 0), with ties, NaN and -inf."""
+    monkeypatch.setattr("nnrun.engine.nn._pool._SPLIT_MIN", 0)
+    x = np.round(rand_arrays([(5, 2, 7, 6)])[0])
+    x[0, 0, 1, 2] = x[3, 1, 4, 4] = np.nan
+    x[4, 1, 0:3, 0:3] = -np.inf
+    parity(lambda m, t: F(m).max_pool2d(t, kernel, stride, padding), [x])
+    _, idx = max_pool2d(nr.tensor(x), kernel, stride, padding, return_indices=True)
+    _, t_idx = torch.nn.functional.max_pool2d(
+        torch.tensor(x), kernel, stride, padding, return_indices=True
+    )
+    np.testing.assert_array_equal(to_np(idx), t_idx.numpy())
+    y = distinct((6, 3, 9, 8))
+    parity(lambda m, t: F(m).max_pool2d(t, kernel, stride, padding), [y])
+
+
+@requires_torch
 @pytest.mark.parametrize("kernel,stride", [(2, 1), (3, 2)])
 def test_max_pool2d_ties_and_nan_like_torch(kernel, stride):
     x = np.round(rand_arrays([(2, 2, 7, 7)])[0])  # many ties
