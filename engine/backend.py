@@ -8,6 +8,7 @@ runs unchanged on both. CuPy is imported lazily, only when a CUDA device is aske
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -501,11 +502,10 @@ def can_view(a, shape) -> bool:
 # spin) keeps near 2x on two idle cores. The global BLAS setting is left alone.
 _split_pool = None
 _split_ready = None
+_split_pid = None  # a forked child has none of its parent's threads: it makes its own pool
 
 
 def _usable_cpus() -> int:
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -516,7 +516,6 @@ def _openblas_local_setter():
     """NumPy's bundled OpenBLAS ``openblas_set_num_threads_local``, or None."""
     import ctypes
     import glob
-    import os
 
     libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
     for path in glob.glob(libs):
@@ -533,8 +532,9 @@ def _openblas_local_setter():
 def cpu_split_workers() -> int:
     """How many pieces ``run_split`` runs at once: the usable cores (at most 4) when NumPy's BLAS
     can be made single-threaded per worker, else 1 (callers then do the work in one piece)."""
-    global _split_pool, _split_ready
-    if _split_ready is None:
+    global _split_pool, _split_ready, _split_pid
+    if _split_ready is None or _split_pid != os.getpid():
+        _split_pid, _split_pool = os.getpid(), None
         n = min(_usable_cpus(), 4)
         setter = _openblas_local_setter() if n > 1 else None
         if setter is None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+import os
+import sys
 
 import nnrun.engine as nr
 import nnrun.engine.nn.functional as nrF
@@ -94,6 +97,32 @@ def test_conv2d_split_paths_agree_without_input_grad(monkeypatch):
         grads.append((to_np(w.grad), to_np(b.grad)))
     np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-5)
+
+
+def _conv_in_child(queue):
+    x, w = nr.ones(4, 6, 8, 8), nr.ones(7, 6, 3, 3)
+    queue.put(float(conv2d(x, w, padding=1).sum().item()))
+
+
+@pytest.mark.skipif(
+    DEVICE != "cpu" or not hasattr(os, "fork") or sys.platform == "darwin", reason="fork, CPU"
+)
+def test_conv2d_split_path_works_in_a_forked_child(monkeypatch):
+    """The worker threads do not survive a fork: a child must not wait on its parent's pool."""
+    monkeypatch.setattr("nnrun.engine.nn._conv._SPLIT_MIN", 0)
+    x, w = nr.ones(4, 6, 8, 8), nr.ones(7, 6, 3, 3)
+    expected = float(conv2d(x, w, padding=1).sum().item())  # the parent's pool now exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == expected
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
 
 
 @requires_torch
