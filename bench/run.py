@@ -249,11 +249,12 @@ def main(argv=None):
             "max_steps": sc.get("max_steps", 200),
         }
         res["scaling"] = {}
-        for lib in [lib for lib in libs if lib != "numpy"]:
+        for lib in [lib for lib in libs if lib == "nnrun" or (lib == "torch" and not args.tiny)]:
             res["scaling"][lib] = system.run_worker(dict(spec, lib=lib))["configs"]
             log(f"  scaling sweep done for {lib}")
 
-    res["startup"] = system.startup(mode["startup_reps"])
+    tiny = mode_name == "tiny"  # the smoke test: every code path once, few PyTorch imports
+    res["startup"] = system.startup(mode["startup_reps"], warm=not tiny, torch=not tiny)
     res["train_e2e"] = system.train_end_to_end() if mode["e2e"] else {"skipped": "tiny mode"}
     help_s = res["startup"]["nnrun_help"]["s"]
     res["startup"]["nnrun_help"]["met"] = None if help_s is None else help_s < HELP_TARGET_S

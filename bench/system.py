@@ -124,22 +124,28 @@ def nnrun_executable():
     return str(local) if local.exists() else shutil.which("nnrun")
 
 
-def startup(reps):
-    """``nnrun --help`` and the bare imports, each the median wall time of ``reps`` runs."""
+def startup(reps, warm=True, torch=True):
+    """``nnrun --help`` and the bare imports, each the median wall time of ``reps`` runs (after
+    one untimed run that warms the file cache, unless ``warm`` is False)."""
     out = {}
     exe = nnrun_executable()
     if exe is None:
         out["nnrun_help"] = {"s": None, "skipped": "no nnrun executable found"}
     else:
-        _median_wall([exe, "--help"], 1)  # warm the file cache
+        if warm:
+            _median_wall([exe, "--help"], 1)
         sec, why = _median_wall([exe, "--help"], reps)
         out["nnrun_help"] = {"s": sec, "reps": reps} if why is None else {"s": None, "skipped": why}
     for lib, mod in (("nnrun", "nnrun.engine"), ("torch", "torch")):
+        if lib == "torch" and not torch:
+            out["import_torch"] = {"s": None, "skipped": "not measured in this mode"}
+            continue
         if not has_module(mod.split(".")[0]):
             out[f"import_{lib}"] = {"s": None, "skipped": f"{mod} not importable"}
             continue
         cmd = [sys.executable, "-c", f"import {mod}"]
-        _median_wall(cmd, 1)
+        if warm:
+            _median_wall(cmd, 1)
         sec, why = _median_wall(cmd, reps)
         out[f"import_{lib}"] = (
             {"s": sec, "reps": reps} if why is None else {"s": None, "skipped": why}
