@@ -191,7 +191,7 @@ def train(
         from .errors import UsageError
 
         raise UsageError("--steps is for --check-resume; to stop a run early use --max-steps N")
-    run_train(options)
+    run_train(options, hold_signals=True)
 
 
 @app.command("eval")

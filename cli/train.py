@@ -72,8 +72,14 @@ class Interrupted(NnrunError):
         self.exit_code = exit_code
 
 
-def train(options: TrainOptions, reporter: Reporter | None = None) -> dict[str, Any]:
+def train(
+    options: TrainOptions, reporter: Reporter | None = None, *, hold_signals: bool = False
+) -> dict[str, Any]:
     """Run ``nnrun train``: set up (or resume) a run, train it, print and return its summary.
+
+    ``hold_signals`` (the CLI): after a stop by a signal, further SIGINT/SIGTERM are ignored until
+    `restore_signal_handlers` is called, so that a second Ctrl-C cannot cut short the message that
+    says how to resume.
 
     Raises `ConfigError`/`UsageError`/`CheckpointError` (exit 2), `TrainingFailed` (exit 1: a
     non-finite loss, an unmet ``expect``) and `Interrupted` (exit 130/143).
@@ -85,7 +91,7 @@ def train(options: TrainOptions, reporter: Reporter | None = None) -> dict[str, 
             temporary = tempfile.mkdtemp(prefix="nnrun-fast-dev-run-")
             options = dataclasses.replace(options, out=Path(temporary) / "run")
         session = Session.open(options, reporter)
-        with _signals(session.loop, reporter):
+        with _signals(session.loop, reporter, hold=hold_signals):
             try:
                 session.loop.fit()
             except (CheckpointError, UsageError):  # a failed write (disk full, read-only, ...)
@@ -386,7 +392,7 @@ def request_stop(loop: Loop, name: str, code: int, reporter: Reporter | None = N
 
 
 @contextlib.contextmanager
-def _signals(loop: Loop, reporter: Reporter):
+def _signals(loop: Loop, reporter: Reporter, *, hold: bool = False):
     """SIGINT/SIGTERM call `request_stop` while the loop runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -399,10 +405,10 @@ def _signals(loop: Loop, reporter: Reporter):
     try:
         yield
     finally:
-        if loop.stop_signal is None:
+        if loop.stop_signal is None or not hold:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-        else:  # stopping on a signal: one more must not cut the message short (a traceback)
+        else:  # stopping on a signal: one more must not replace the message saying how to resume
             for sig in SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
             _RESTORE.update(previous)

@@ -148,3 +148,23 @@ def test_console_script_two_signals(straight, tmp_path, sig, code):
     load_all(run / "checkpoints" / "last")
     ok("train", "--resume", run, "-q")
     assert_same_run(reference, run)
+
+
+def test_handlers_are_put_back_after_a_stop(straight, tmp_path, monkeypatch):
+    """Called as a function (not through the CLI), train() leaves no handler of its own behind."""
+    from nnrun.cli.console import Reporter
+    from nnrun.cli.train import Interrupted, TrainOptions, train
+
+    cfg, _ = straight
+    step = Reporter.step
+
+    def sigterm_at_once(self, loss, samples):
+        os.kill(os.getpid(), signal.SIGTERM)
+        step(self, loss, samples)
+
+    monkeypatch.setattr(Reporter, "step", sigterm_at_once)
+    before = {sig: signal.getsignal(sig) for sig in CODES}
+    with pytest.raises(Interrupted) as stopped:
+        train(TrainOptions(config=cfg, out=tmp_path / "api", quiet=True))
+    assert stopped.value.exit_code == 143
+    assert {sig: signal.getsignal(sig) for sig in CODES} == before
