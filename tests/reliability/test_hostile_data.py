@@ -117,6 +117,7 @@ CSV_GOOD = "a,b,c,label\n" + "".join(f"{i % 5},{i % 7},{i % 3},{i % 3}\n" for i 
         ),
         (CSV_GOOD.replace("3,1,1\n", "3,1,9\n", 1), ", num_classes: 3", "outside 0..2"),
         (CSV_GOOD.replace("3,1,1\n", "3,1,9\n", 1), "", "needs (10,)"),  # 10 classes, 3 outputs
+        (CSV_GOOD, ", num_classes: 1000000000000", "from 1 to 1,000,000"),
         ("", "", "is empty"),
         ("a,b,label\n", "", "has no data rows"),
         ("\xff\xfe\x00garbage", "", "cannot read as CSV text"),
@@ -182,3 +183,22 @@ def test_eval_data_that_does_not_fit(tmp_path):
     assert "normalisation mean of shape (4,) does not fit samples of shape (6,)" in err
     np.savez(tmp_path / "nan.npz", x=np.full((10, 4), np.inf), y=RNG.integers(0, 3, 10))
     assert "NaN or inf" in fails(2, "eval", tmp_path / "run", "--data", tmp_path / "nan.npz").stderr
+
+
+def test_many_classes_keep_per_class_counts_not_a_huge_confusion_matrix():
+    """A confusion matrix grows as k * k: above 1000 classes only per-class counts are kept."""
+    import nnrun.engine as nr
+    from nnrun.cli.metrics import Task, Totals
+
+    totals = Totals(Task("multiclass", 5000))
+    output = nr.zeros(6, 5000)
+    output[nr.arange(6), nr.tensor([0, 1, 4999, 7, 7, 3])] = 1.0
+    totals.add(0.5, output, nr.tensor([0, 1, 4999, 7, 2, 2]))
+    report = totals.report()
+    assert report["confusion_matrix"] is None and len(report["per_class"]) == 5000
+    assert report["accuracy"] == 4 / 6
+    row = report["per_class"][7]
+    assert (row["precision"], row["recall"], row["support"]) == (0.5, 1.0, 1)
+    small = Totals(Task("multiclass", 3))
+    small.add(0.1, nr.eye(3), nr.tensor([0, 1, 1]))
+    assert small.report()["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
