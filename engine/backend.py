@@ -496,13 +496,15 @@ def can_view(a, shape) -> bool:
 
 # ------------------------------------------------------------------------- CPU work split (threads)
 # NumPy releases the GIL in BLAS calls, copies and ufuncs, so a few Python threads can share big
-# CPU kernels. The workers set OpenBLAS to one thread for themselves only
-# (``openblas_set_num_threads_local``): on a busy machine OpenBLAS's own threads spin at barriers
-# and measured 2-4x slower than one thread, while a split over plain threads that block (never
-# spin) keeps near 2x on two idle cores. The global BLAS setting is left alone.
+# CPU kernels. While they run, OpenBLAS is set to one thread (and set back after): on a busy
+# machine OpenBLAS's own threads spin at barriers and measured 2-4x slower than one thread, while
+# a split over plain threads that block (never spin) keeps near 2x on two idle cores. OpenBLAS has
+# no per-thread setting that holds here (``openblas_set_num_threads_local`` changed the global
+# count in 0.3.31), hence the set-and-restore around each split.
 _split_pool = None
 _split_ready = None
 _split_pid = None  # a forked child has none of its parent's threads: it makes its own pool
+_split_blas = None  # (get_num_threads, set_num_threads) of NumPy's OpenBLAS
 
 
 def _usable_cpus() -> int:
@@ -512,45 +514,63 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _openblas_local_setter():
-    """NumPy's bundled OpenBLAS ``openblas_set_num_threads_local``, or None."""
+def _openblas_thread_calls():
+    """``(get_num_threads, set_num_threads)`` of the OpenBLAS bundled with NumPy, or None."""
     import ctypes
     import glob
 
+    names = [
+        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+        ("openblas_get_num_threads", "openblas_set_num_threads"),
+    ]
     libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
     for path in glob.glob(libs):
         try:
-            fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
+            lib = ctypes.CDLL(path)
         except OSError:
             continue
-        if fn is not None:
-            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-            return fn
+        for get_name, set_name in names:
+            get_, set_ = getattr(lib, get_name, None), getattr(lib, set_name, None)
+            if get_ is not None and set_ is not None:
+                get_.argtypes, get_.restype = [], ctypes.c_int
+                set_.argtypes, set_.restype = [ctypes.c_int], None
+                return get_, set_
     return None
 
 
 def cpu_split_workers() -> int:
-    """How many pieces ``run_split`` runs at once: the usable cores (at most 4) when NumPy's BLAS
-    can be made single-threaded per worker, else 1 (callers then do the work in one piece)."""
-    global _split_pool, _split_ready, _split_pid
+    """How many pieces ``run_split`` runs at once: the usable cores (at most 4) when NumPy's
+    OpenBLAS thread count can be set, else 1 (callers then do the work in one piece)."""
+    global _split_pool, _split_ready, _split_pid, _split_blas
     if _split_ready is None or _split_pid != os.getpid():
         _split_pid, _split_pool = os.getpid(), None
         n = min(_usable_cpus(), 4)
-        setter = _openblas_local_setter() if n > 1 else None
-        if setter is None:
+        _split_blas = _openblas_thread_calls() if n > 1 else None
+        if _split_blas is None:
             _split_ready = 1
         else:
             from concurrent.futures import ThreadPoolExecutor
 
-            _split_pool = ThreadPoolExecutor(n, "nnrun-split", initializer=setter, initargs=(1,))
+            _split_pool = ThreadPoolExecutor(n, "nnrun-split")
             _split_ready = n
     return _split_ready
 
 
 def run_split(tasks):
-    """Run zero-argument callables (NumPy work on disjoint outputs) on the worker threads and
-    return their results in order; in the calling thread when there is one worker or one task."""
+    """Run zero-argument callables (NumPy work on disjoint outputs) on the worker threads with
+    single-threaded BLAS and return their results in order; in the calling thread when there is
+    one worker or one task. The BLAS thread count is restored before returning."""
     if len(tasks) <= 1 or cpu_split_workers() <= 1:
         return [t() for t in tasks]
-    futures = [_split_pool.submit(t) for t in tasks]
+    from concurrent.futures import wait
+
+    get_, set_ = _split_blas
+    before = get_()
+    set_(1)
+    try:
+        futures = [_split_pool.submit(t) for t in tasks]
+        wait(futures)
+    finally:
+        set_(before)
     return [f.result() for f in futures]
