@@ -17,7 +17,13 @@ import numpy as np
 from . import checkpoint
 from .errors import CheckpointError, TrainingFailed, UsageError
 from .metrics import Task, Totals
-from .state_check import check_loaded_optimizer, check_optimizer, conforms, nonfinite_parameter
+from .state_check import (
+    check_loaded_optimizer,
+    check_optimizer,
+    conforms,
+    nonfinite_parameter,
+    present,
+)
 
 
 @dataclass
@@ -318,6 +324,8 @@ class Loop:
             problem += f", but the config has {'no' if self.schedule is None else 'a'} scheduler"
         if problem is None and self.schedule is not None:
             fresh = self.schedule.scheduler.state_dict()
+            if isinstance(saved_scheduler, dict):
+                fresh = present(fresh, saved_scheduler)
             problem = conforms(fresh, saved_scheduler, "scheduler")
             planned, saved = fresh.get("total_steps"), saved_scheduler.get("total_steps")
             if problem is None and planned != saved:

@@ -74,7 +74,21 @@ def check_optimizer(optimizer, saved: Any) -> str | None:
     if not isinstance(saved.get("state"), dict):
         return "the optimizer state has no per-parameter state"
     fresh = optimizer.state_dict()["param_groups"]
-    return conforms(fresh, saved["param_groups"], "optimizer.param_groups")
+    groups = saved["param_groups"]
+    if len(groups) != len(fresh) or not all(isinstance(g, dict) for g in groups):
+        return f"optimizer.param_groups has {len(groups)} groups, expected {len(fresh)}"
+    for i, (mine, theirs) in enumerate(zip(fresh, groups)):
+        problem = conforms(present(mine, theirs), theirs, f"optimizer.param_groups.{i}")
+        if problem:
+            return problem
+    return None
+
+
+def present(fresh: dict, loaded: dict) -> dict:
+    """``fresh`` without the keys ``loaded`` leaves out (a state written before an option
+    existed keeps that option's current value); keys only ``loaded`` has stay unexpected."""
+    names = set(map(str, loaded))
+    return {k: v for k, v in fresh.items() if str(k) in names}
 
 
 def check_loaded_optimizer(optimizer) -> str | None:

@@ -246,3 +246,14 @@ def test_checkpoint_of_another_config(run, tmp_path):
     assert "size mismatch" in fails(2, "eval", mine).stderr
     err = fails(2, "eval", foreign / "model.safetensors", "--config", run / "config.yaml").stderr
     assert "does not fit the model built from the config" in err
+
+
+def test_a_state_written_before_an_option_existed_still_resumes(run):
+    """Keys a state leaves out keep their current values (an older nnrun wrote fewer options);
+    keys it adds are refused (they could shadow methods)."""
+    path = run / "checkpoints" / "last" / "state.safetensors"
+    state = nr.load(path)
+    del state["optimizer"]["param_groups"][0]["decoupled_weight_decay"]
+    del state["scheduler"]["_is_initial"]
+    nr.save(state, path)
+    ok("train", "--resume", run, "--max-steps", 16, "-q")
