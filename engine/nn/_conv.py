@@ -7,6 +7,12 @@ and it makes the GEMM ``weight (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW)`` need no 
 big matrix. Its ``(O, N, OH, OW)`` result becomes NCHW with one output-sized transpose. Backward:
 grad weight is one GEMM against the saved columns; grad input is one GEMM back to columns, then
 col2im as KH*KW strided slice-adds. Conv1d is the same computation with H = 1.
+
+Two CPU fast paths (W3 in ``bench/``): with few column rows (C*KH*KW <= 32, e.g. a first layer on
+one channel) the columns are laid out per sample ``(N, C*KH*KW, OH*OW)`` and one broadcast
+``weight @ cols`` gives NCHW directly; big groups=1 convolutions run in sample chunks on
+``backend.run_split``'s worker threads (single-threaded BLAS each), every chunk doing its own
+im2col, GEMM and NCHW write (backward: its transposes, partial grad weight/bias, col2im).
 """
 
 from __future__ import annotations
