@@ -154,7 +154,8 @@ def markdown(res):
         f"### Benchmarks (`{res['command']}`, {res['reps']} interleaved repetition(s), medians)",
         "",
         (
-            f"Machine: {m['cpu']}, {m['cores_usable']} usable cores; Python {m['python']}, "
+            f"Machine: {m['cpu']}, {m['cores_usable']} usable cores (worker threads: "
+            f"{res.get('worker_threads', 'default')}); Python {m['python']}, "
             f"NumPy {m['numpy']}, PyTorch {m['torch'] or 'not installed'}; BLAS: {blas_s}; "
             f"float32 GEMM peak {res['gemm']['peak_gflops']:.0f} GFLOP/s; load average at start "
             f"{res['load_average_start']}, end {res['load_average_end']}."

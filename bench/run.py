@@ -175,6 +175,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a fast subset (under a minute)")
     ap.add_argument("--tiny", action="store_true", help="tiny sizes: the smoke test's mode")
     ap.add_argument("--reps", type=int, help="repetitions per (library, workload)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS/OpenMP threads of every worker (default: the libraries' own); 1 gives "
+        "single-core ratios, which a busy machine disturbs far less",
+    )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     ap.add_argument("--skip-scaling", action="store_true", help="skip the scaling sweeps")
     ap.add_argument(
@@ -188,6 +194,7 @@ def main(argv=None):
     mode = MODES[mode_name]
     reps = args.reps or mode["reps"]
     t_start = time.perf_counter()
+    system.WORKER_THREADS = args.threads
     torch_ok = not args.no_torch and system.has_module("torch")
     libs = ["nnrun"] + (["torch"] if torch_ok else []) + ["numpy"]
     res = {
@@ -195,8 +202,10 @@ def main(argv=None):
         "reps": reps,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m bench.run"
-        + {"full": "", "quick": " --quick", "tiny": " --tiny"}[mode_name],
+        + {"full": "", "quick": " --quick", "tiny": " --tiny"}[mode_name]
+        + (f" --threads {args.threads}" if args.threads else ""),
         "machine": system.machine_info(),
+        "worker_threads": args.threads or "libraries' defaults",
         "load_average_start": system.load_average(),
         "targets": {"ratio_time": TARGETS, "ratio_rss": RSS_TARGET, "nnrun_help_s": HELP_TARGET_S},
     }

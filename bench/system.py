@@ -17,12 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_THREADS = None  # set by ``bench.run --threads N``: every worker's BLAS/OpenMP threads
 
 
 def env_for_workers(unset_openblas=False):
     """The environment of every subprocess: the repository on the path so ``bench`` imports."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if WORKER_THREADS:
+        env.update(dict.fromkeys(THREAD_VARS, str(WORKER_THREADS)))
     if unset_openblas:
         for name in OPENBLAS_VARS:
             env.pop(name, None)
@@ -88,11 +92,7 @@ def machine_info():
         "torch": version("torch"),
         "nnrun": version("nnrun"),
         "threadpoolctl": version("threadpoolctl"),
-        "thread_env": {
-            k: os.environ[k]
-            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-            if k in os.environ
-        },
+        "thread_env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
         "openblas_env": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
     }
 

@@ -87,8 +87,6 @@ def task_workload(spec):
     lib, name, size = spec["lib"], spec["workload"], spec["size"]
     m = import_lib(lib)
     base_rss, _ = rss_mb()
-    if lib == "torch" and spec.get("torch_threads"):
-        m.set_num_threads(spec["torch_threads"])
     weights, data = _load(spec["files"]["weights"]), _load(spec["files"]["data"])
     if lib == "numpy":
         from bench.numpy_floor import run_w2
@@ -180,7 +178,7 @@ def task_gemm(spec):
         c = np.empty((n, n), np.float32)
         np.matmul(a, b, out=c)
         times = []
-        for _ in range(spec.get("repeat", 5)):
+        for _ in range(spec.get("repeat", 10)):
             t = time.perf_counter()
             np.matmul(a, b, out=c)
             times.append(time.perf_counter() - t)
