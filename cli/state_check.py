@@ -66,6 +66,9 @@ def conforms(fresh: Any, loaded: Any, path: str = "") -> str | None:
     return None  # a value kind no built-in state holds: leave it to the object
 
 
+_SQUARES = {"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"}  # Adam(W), RMSprop, Adagrad
+
+
 def check_optimizer(optimizer, saved: Any) -> str | None:
     """Before ``optimizer.load_state_dict(saved)``: the parameter groups' options must conform
     to the optimizer's own."""
@@ -116,6 +119,8 @@ def check_loaded_optimizer(optimizer) -> str | None:
                     return f"{where}: {key} is {_show(value)}, expected shape {tuple(param.shape)}"
                 if array.dtype.kind == "f" and not np.isfinite(array).all():
                     return f"{where}: {key} holds non-finite values"
+                if key in _SQUARES and (array < 0).any():  # sqrt() of them would be NaN
+                    return f"{where}: {key} holds negative values (it averages squares)"
     return None
 
 
