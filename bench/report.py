@@ -173,11 +173,17 @@ def markdown(res):
         lines += ["", f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: {ob['skipped']}."]
     else:
         w2 = ob["workloads"]["W2"]["time_s"]
+        unset_blas = ob["gemm"]["blas"]
+        kernel = (
+            ", ".join(str(b["architecture"]) for b in unset_blas)
+            if isinstance(unset_blas, list)
+            else "kernel unknown without threadpoolctl"
+        )
         lines += [
             "",
             (
                 f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set ({m['openblas_env']}); with "
-                f"both unset: GEMM peak {ob['gemm']['peak_gflops']:.0f} GFLOP/s, W2 nnrun "
+                f"both unset: kernel {kernel}, GEMM peak {ob['gemm']['peak_gflops']:.0f} GFLOP/s, W2 nnrun "
                 f"{_f(w2.get('nnrun'))} s, raw NumPy {_f(w2.get('numpy'))} s."
             ),
         ]

@@ -124,3 +124,16 @@ def test_hotspots_times_every_function(capsys):
     from nnrun.engine.ops.elementwise import Relu
 
     assert "timed" not in Relu.forward.__qualname__  # the originals are back
+
+
+def test_markdown_reports_the_openblas_experiment(results):
+    from bench import report
+
+    res, _, _ = results
+    res = dict(res, machine=dict(res["machine"], openblas_env={"OPENBLAS_CORETYPE": "Haswell"}))
+    res["openblas_unset"] = {
+        "gemm": {"peak_gflops": 123.0, "blas": [{"architecture": "Zen"}]},
+        "workloads": {"W2": {"time_s": {"nnrun": 1.5, "numpy": 1.25}}},
+    }
+    last = report.markdown(res).strip().splitlines()[-1]
+    assert "kernel Zen" in last and "123 GFLOP/s" in last and "W2 nnrun 1.500 s" in last
