@@ -14,71 +14,20 @@ from pathlib import Path
 import nnrun.engine as nr
 import numpy as np
 from nnrun.cli.app import app
-from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
-NNRUN = Path(sys.executable).parent / "nnrun"
-
-# A tiny classification run: 12 batches per epoch, a fraction of a second per epoch.
-BLOBS = """\
-name: blobs
-seed: 0
-data:
-  dataset: blobs
-  args: {n_samples: 240, n_features: 4, num_classes: 3}
-  val_split: 0.25
-  batch_size: 16
-model:
-  layers:
-    - Linear: {out_features: 16}
-    - ReLU
-    - Dropout: {p: 0.1}
-    - Linear: {out_features: 3}
-loss: CrossEntropyLoss
-optimizer: {name: Adam, lr: 1.0e-2}
-train: {epochs: 3}
-checkpoint: {monitor: val_accuracy}
-"""
-
-
-def invoke(*args, **kwargs):
-    """``nnrun ARGS`` in this process; an exception that is not an exit (a bug) fails the test."""
-    result = CliRunner().invoke(app, [str(a) for a in args], **kwargs)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"nnrun {args} raised (a bug): {result.exception!r}") from (
-            result.exception
-        )
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def ok(*args, **kwargs):
-    result = invoke(*args, **kwargs)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def fails(code: int, *args, **kwargs):
-    """``nnrun ARGS`` must exit with ``code`` and one message on stderr."""
-    result = invoke(*args, **kwargs)
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert result.stderr.strip(), "an error needs a message on stderr"
-    return result
-
-
-def write_config(folder: Path, text: str = BLOBS, name: str = "run.yaml") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def without_seconds(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+# The in-process runner, the tiny blobs config and the metrics readers are shared with tests/cli.
+from nnrun_cli import (  # noqa: F401 - re-exported for the reliability tests
+    BLOBS,
+    CONFIGS,
+    NNRUN,
+    ROOT,
+    fails,
+    invoke,
+    metrics,
+    ok,
+    without_seconds,
+    write_config,
+)
 
 
 def load_all(checkpoint_dir: Path) -> dict:

@@ -1,4 +1,5 @@
-"""Helpers for the CLI tests: run ``nnrun`` in-process (typer's CliRunner) or as a subprocess."""
+"""Helpers for the CLI and reliability tests: run ``nnrun`` in-process (typer's CliRunner) or as a
+subprocess."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from nnrun.cli.app import app
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 NNRUN = Path(sys.executable).parent / "nnrun"
 
