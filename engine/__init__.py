@@ -8,7 +8,7 @@
 
 from . import autograd, backend, cuda
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import Generator, device, dtype
+from .backend import Generator, device, dtype, get_num_threads, set_num_threads
 from .backend import (float16, float32, float64, int8, int16, int32, int64, uint8)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randint_like, randn,
@@ -33,6 +33,7 @@ half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
 __version__ = "0.1.0"
+backend.tune_malloc()
 from . import utils
 from .serialization import load, save
 from . import optim

@@ -494,17 +494,26 @@ def can_view(a, shape) -> bool:
     return r.data.ptr == a.data.ptr and r.base is not None
 
 
-# ------------------------------------------------------------------------- CPU work split (threads)
+# ------------------------------------------------------------------- CPU threads and memory
 # NumPy releases the GIL in BLAS calls, copies and ufuncs, so a few Python threads can share big
-# CPU kernels. While they run, OpenBLAS is set to one thread (and set back after): on a busy
-# machine OpenBLAS's own threads spin at barriers and measured 2-4x slower than one thread, while
-# a split over plain threads that block (never spin) keeps near 2x on two idle cores. OpenBLAS has
-# no per-thread setting that holds here (``openblas_set_num_threads_local`` changed the global
-# count in 0.3.31), hence the set-and-restore around each split.
+# CPU kernels: convolutions, pools and big element-wise ops are split by samples into pieces that
+# run on the calling thread and a small pool (``run_split``), with OpenBLAS set to one thread while
+# they run. GEMMs outside those pieces use OpenBLAS's own threads. Its idle threads spin for about
+# 0.1 s (2**28 cycles) after every parallel GEMM by default, so on W3 (bench/) they took a core
+# from the engine's pieces all the time (25-40% slower, twice the CPU time); the engine shortens
+# that spin to 2**22 cycles (about 1.5 ms, like OpenMP's spin-then-block) unless
+# OPENBLAS_THREAD_TIMEOUT is set: GEMMs that follow each other still find the threads awake.
+# ``set_num_threads`` / ``get_num_threads`` are PyTorch's intra-op thread controls (OpenBLAS's
+# threads and the pieces); the default is the usable cores, or ``NNRUN_NUM_THREADS``. Without a
+# settable OpenBLAS (NumPy on MKL or Accelerate) the engine does not split.
+# Results are deterministic for a given thread count (OpenBLAS's sums depend on its partition).
+_MAX_SPLIT_WORKERS = 8
+_BLAS_SPIN_CYCLES_LOG2 = "22"
+_num_threads = None  # set_num_threads / NNRUN_NUM_THREADS / the usable cores, resolved lazily
 _split_pool = None
-_split_ready = None
-_split_pid = None  # a forked child has none of its parent's threads: it makes its own pool
-_split_blas = None  # (get_num_threads, set_num_threads) of NumPy's OpenBLAS
+_split_ready = 1  # how many pieces run at once (the caller plus the pool's threads)
+_split_key = None  # (threads, pid) the pool was made for: a forked child makes its own pool
+_blas = None  # NumPy's OpenBLAS thread calls (a dict), or False when not found
 
 
 def _usable_cpus() -> int:
@@ -514,8 +523,9 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _openblas_thread_calls():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS bundled with NumPy, or None."""
+def _openblas():
+    """The thread calls of the OpenBLAS bundled with NumPy as a dict (``get``, ``set`` and, when
+    exported, ``read_env`` and ``shutdown``), or None."""
     import ctypes
     import glob
 
@@ -535,42 +545,156 @@ def _openblas_thread_calls():
             if get_ is not None and set_ is not None:
                 get_.argtypes, get_.restype = [], ctypes.c_int
                 set_.argtypes, set_.restype = [ctypes.c_int], None
-                return get_, set_
+                calls = {"get": get_, "set": set_}
+                for key, name in (
+                    ("read_env", "openblas_read_env"),
+                    ("shutdown", "blas_thread_shutdown_"),
+                ):
+                    fn = getattr(lib, name, None)
+                    if fn is not None:
+                        fn.argtypes, fn.restype = [], ctypes.c_int
+                        calls[key] = fn
+                return calls
     return None
 
 
-def cpu_split_workers() -> int:
-    """How many pieces ``run_split`` runs at once: the usable cores (at most 4) when NumPy's
-    OpenBLAS thread count can be set, else 1 (callers then do the work in one piece)."""
-    global _split_pool, _split_ready, _split_pid, _split_blas
-    if _split_ready is None or _split_pid != os.getpid():
-        _split_pid, _split_pool = os.getpid(), None
-        n = min(_usable_cpus(), 4)
-        _split_blas = _openblas_thread_calls() if n > 1 else None
-        if _split_blas is None:
-            _split_ready = 1
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+def _shorten_blas_spin(blas):
+    """Restart OpenBLAS's threads with a spin of 2**22 cycles (see above); the environment is
+    left as it was. Called once, before the engine's first parallel work."""
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ or "read_env" not in blas or "shutdown" not in blas:
+        return
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = _BLAS_SPIN_CYCLES_LOG2
+    try:
+        blas["read_env"]()
+    finally:
+        del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+    blas["shutdown"]()  # its threads are made again, with the new timeout, by the next GEMM
 
-            _split_pool = ThreadPoolExecutor(n, "nnrun-split")
-            _split_ready = n
+
+def _env_threads():
+    raw = os.environ.get("NNRUN_NUM_THREADS", "").strip()
+    if not raw:
+        return None
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    import warnings
+
+    warnings.warn(
+        f"NNRUN_NUM_THREADS={raw!r} is not a positive whole number and is ignored; set it to the "
+        f"number of CPU threads nnrun may use (e.g. NNRUN_NUM_THREADS=2) or unset it",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return None
+
+
+def get_num_threads() -> int:
+    """The number of threads used for intra-op parallelism on the CPU."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _env_threads() or _usable_cpus()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads used for intra-op parallelism on the CPU (OpenBLAS's threads
+    and the engine's own), as ``torch.set_num_threads``."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n <= 0:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    _num_threads = n
+    cpu_split_workers()
+
+
+def cpu_split_workers() -> int:
+    """How many pieces ``run_split`` runs at once: ``get_num_threads()`` (at most 8) when NumPy's
+    OpenBLAS thread count can be set, else 1 (callers then do the work in one piece)."""
+    global _split_pool, _split_ready, _split_key, _blas
+    key = (get_num_threads(), os.getpid())
+    if _split_key == key:
+        return _split_ready
+    if _blas is None:
+        _blas = _openblas() or False
+        if _blas:
+            _shorten_blas_spin(_blas)
+    if _split_pool is not None and _split_key[1] == key[1]:
+        _split_pool.shutdown(wait=False)  # set_num_threads changed the count
+    _split_pool, _split_key, _split_ready = None, key, 1
+    if _blas:
+        _blas["set"](key[0])
+        _split_ready = min(key[0], _MAX_SPLIT_WORKERS)
+    if _split_ready > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _split_pool = ThreadPoolExecutor(_split_ready - 1, "nnrun-split")
     return _split_ready
 
 
 def run_split(tasks):
-    """Run zero-argument callables (NumPy work on disjoint outputs) on the worker threads with
-    single-threaded BLAS and return their results in order; in the calling thread when there is
-    one worker or one task. The BLAS thread count is restored before returning."""
-    if len(tasks) <= 1 or cpu_split_workers() <= 1:
+    """Run zero-argument callables (NumPy work on disjoint outputs) on the calling thread and the
+    pool's threads together, with OpenBLAS on one thread, and return their results in order; all
+    in the calling thread when there is one worker or one task. A task's exception is raised once
+    all have finished."""
+    workers = cpu_split_workers() if len(tasks) > 1 else 1
+    if workers <= 1:
         return [t() for t in tasks]
-    from concurrent.futures import wait
+    import itertools
 
-    get_, set_ = _split_blas
-    before = get_()
-    set_(1)
+    results = [None] * len(tasks)
+    errors = []
+    ticket = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain():
+        for i in ticket:
+            if i >= len(tasks):
+                return
+            try:
+                results[i] = tasks[i]()
+            except BaseException as e:  # noqa: BLE001 - raised in the caller below
+                errors.append(e)
+
+    _blas["set"](1)
     try:
-        futures = [_split_pool.submit(t) for t in tasks]
-        wait(futures)
+        helpers = [_split_pool.submit(drain) for _ in range(min(workers, len(tasks)) - 1)]
+        drain()
+        for h in helpers:
+            h.result()
     finally:
-        set_(before)
-    return [f.result() for f in futures]
+        _blas["set"](_split_key[0])
+    if errors:
+        raise errors[0]
+    return results
+
+
+# glibc returns freed memory at the top of the heap to the system beyond 128 KiB by default and
+# serves big arrays with fresh mmaps, so every training step page-faults its big temporaries anew
+# (measured: ReLU forward + backward on W3's first layer 6.2 -> 2.0 ms with the thresholds below).
+# Arrays under 64 MiB are then reused from the heap and up to 256 MiB of free heap is kept.
+# Process-wide, so it can be turned off: NNRUN_MALLOC_TUNING=0.
+_malloc_tuned = False
+
+
+def tune_malloc() -> bool:
+    """Set glibc's mmap and trim thresholds for training (once; Linux/glibc only). Returns whether
+    they are set."""
+    global _malloc_tuned
+    if _malloc_tuned or os.environ.get("NNRUN_MALLOC_TUNING", "1").strip() == "0":
+        return _malloc_tuned
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (musl has no mallopt thresholds)
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    _malloc_tuned = bool(
+        mallopt(m_mmap_threshold, 64 << 20) and mallopt(m_trim_threshold, 256 << 20)
+    )
+    return _malloc_tuned
