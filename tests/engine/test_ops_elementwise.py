@@ -285,3 +285,35 @@ def test_broadcasting_property_matches_torch(op):
         torch_parity(lambda m, a, b: getattr(m, op)(a, b), arrays)
 
     run()
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(7,), (3, 70000), (64, 32, 28, 28)])  # scalar, blocked, split
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_relu_blocked_and_split_paths_match_torch_with_special_values(shape, dtype):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    # NaN/inf inputs and gradients: a NaN output passes its gradient, a zeroed input blocks even
+    # a NaN or inf gradient (PyTorch's threshold_backward)
+    a.reshape(-1)[:7] = [-0.0, 0.0, np.nan, np.inf, -np.inf, 1.0, -2.0]
+    g.reshape(-1)[:7] = [np.nan, np.inf, 1.0, 1.0, np.nan, 2.0, np.inf]
+    if a.size > 70000:
+        a.reshape(-1)[-5:] = [np.nan, -1.0, 3.0, -np.inf, 0.5]  # in the last piece too
+        g.reshape(-1)[-5:] = [1.0, np.nan, 2.0, np.inf, 1.0]
+    x = nr.from_numpy(a.copy()).requires_grad_(True)
+    y = nr.relu(x)
+    y.backward(nr.from_numpy(g.copy()))
+    t = torch.from_numpy(a.copy()).requires_grad_(True)
+    ty = torch.relu(t)
+    ty.backward(torch.from_numpy(g.copy()))
+    assert y.dtype == getattr(nr, dtype)
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_relu_on_a_non_contiguous_input_and_gradient():
+    base = nr.randn(300, 400, requires_grad=True)
+    y = base.t().relu()  # a transposed view: not C-contiguous
+    y.backward(nr.ones(800, 300)[::2].t().t())
+    np.testing.assert_array_equal(base.grad.numpy(), (base.detach().numpy() > 0).astype("float32"))
