@@ -10,8 +10,8 @@ col2im as KH*KW strided slice-adds. Conv1d is the same computation with H = 1.
 
 Two CPU fast paths (W3 in ``bench/``): with few column rows (C*KH*KW <= 32, e.g. a first layer on
 one channel) the columns are laid out per sample ``(N, C*KH*KW, OH*OW)`` and one broadcast
-``weight @ cols`` gives NCHW directly; big groups=1 convolutions run in sample chunks on
-``backend.run_split``'s worker threads (single-threaded BLAS each), every chunk doing its own
+``weight @ cols`` gives NCHW directly; big groups=1 convolutions (either layout) run in sample
+chunks on ``backend.run_split``'s threads (single-threaded BLAS each), every chunk doing its own
 im2col, GEMM and NCHW write (backward: its transposes, partial grad weight/bias, col2im).
 """
 
@@ -144,6 +144,11 @@ class Convolution(Function):
         batch = (n,) if len(self.x_shape) == nd + 2 else ()
         self.batched = groups == 1 and c * kh * kw <= _BATCHED_MAX_K
         if self.batched:
+            # split by samples when the output (the bigger side here) is big
+            self.chunks = _chunks(x, n, o * oh * ow)
+            if self.chunks:
+                out = self._forward_batched_split(xp, xpad, weight, bias)
+                return out.reshape(batch + (o,) + out_spatial)
             self.cols = cols = _im2col_batched(xpad, kh, kw, oh, ow, stride, dilation)
             out = xp.matmul(weight.reshape(o, -1), cols)
             if bias is not None:
@@ -263,20 +268,54 @@ class Convolution(Function):
             gx = gx.reshape(self.x_shape)
         return gx, gw, gb
 
+    def _forward_batched_split(self, xp, xpad, weight, bias):
+        """The per-sample layout in sample chunks on the worker threads (columns, GEMM, bias)."""
+        n, c, _, _, o, kh, kw, oh, ow = self.geom[:9]
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        s_n, s_c, s_h, s_w = xpad.strides
+        win = backend.as_strided(
+            xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w)
+        )
+        cols = xp.empty((n, c * kh * kw, oh * ow), xpad.dtype)
+        cols6 = cols.reshape(n, c, kh, kw, oh, ow)
+        out = xp.empty((n, o, oh * ow), xpad.dtype)
+        w2 = weight.reshape(o, -1)
+
+        def task(a, b):
+            cols6[a:b] = win[a:b]
+            xp.matmul(w2, cols[a:b], out=out[a:b])
+            if bias is not None:
+                out[a:b] += bias[:, None]
+
+        backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
+        self.cols = cols
+        return out
+
     def _backward_batched(self, xp, g):
         n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom
         g3 = g.reshape(n, o, oh * ow)
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        gx = gw = gb = None
-        if need_b:
-            gb = g3.sum(axis=(0, 2))
+        w2 = self.weight.reshape(o, -1)
+        geo = ((hp, wp), kh, kw, oh, ow, self.stride, self.dilation, top, left)
+        gx = xp.empty((n, c, h, w), g.dtype) if need_x else None
+
+        def task(a, b):
+            ga = g3[a:b]
+            pb = ga.sum(axis=(0, 2)) if need_b else None
+            pw = xp.matmul(ga, self.cols[a:b].transpose(0, 2, 1)).sum(axis=0) if need_w else None
+            if need_x:
+                gx[a:b] = _col2im_batched(xp.matmul(w2.T, ga), (b - a, c, h, w), *geo)
+            return pw, pb
+
+        parts = backend.run_split(
+            [lambda a=a, b=b: task(a, b) for a, b in (self.chunks or [(0, n)])]
+        )
+        gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
+        gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
         if need_w:
-            gw = xp.matmul(g3, self.cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.w_shape)
+            gw = gw.reshape(self.w_shape)
         if need_x:
-            gcols = xp.matmul(self.weight.reshape(o, -1).T, g3)
-            gx = _col2im_batched(
-                gcols, (n, c, h, w), (hp, wp), kh, kw, oh, ow, self.stride, self.dilation, top, left
-            ).reshape(self.x_shape)
+            gx = gx.reshape(self.x_shape)
         return gx, gw, gb
 
 
