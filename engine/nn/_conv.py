@@ -133,8 +133,7 @@ class Convolution(Function):
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         (top, bottom), (left, right) = padding
-        xpad = pad2d(x, top, bottom, left, right)
-        hp, wp = xpad.shape[2:]
+        hp, wp = h + top + bottom, w + left + right
         oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         self.stride, self.dilation, self.groups = stride, dilation, groups
@@ -146,6 +145,7 @@ class Convolution(Function):
         if self.batched:
             # split by samples when the output (the bigger side here) is big
             self.chunks = _chunks(x, n, o * oh * ow)
+            xpad = pad2d(x, top, bottom, left, right)
             if self.chunks:
                 out = self._forward_batched_split(xp, xpad, weight, bias)
                 return out.reshape(batch + (o,) + out_spatial)
@@ -156,8 +156,9 @@ class Convolution(Function):
             return out.reshape(batch + (o,) + out_spatial)
         self.chunks = _chunks(x, n, c * kh * kw * oh * ow) if groups == 1 else None
         if self.chunks:
-            out = self._forward_split(xp, xpad, weight, bias)
+            out = self._forward_split(xp, x, weight, bias)
             return out.reshape(batch + (o,) + out_spatial)
+        xpad = pad2d(x, top, bottom, left, right)
         cols = _im2col(xpad, kh, kw, oh, ow, stride, dilation)
         m = n * oh * ow
         if groups == 1:
@@ -203,63 +204,70 @@ class Convolution(Function):
             ).reshape(self.x_shape)
         return gx, gw, gb
 
-    def _forward_split(self, xp, xpad, weight, bias):
-        """groups = 1 on the CPU, in sample chunks on the worker threads: each chunk copies its
-        columns, runs its GEMM and writes its NCHW output (no shared state between chunks)."""
-        n, c, _, _, o, kh, kw, oh, ow = self.geom[:9]
-        p, k = oh * ow, c * kh * kw
+    # The threaded path works "sample-last": each chunk of samples is copied once into a padded
+    # (C, Hp, Wp, n) array, so every kernel offset's columns are one slice whose rows are OW*n
+    # contiguous elements (NumPy's loops run long), the columns are ordered (OH, OW, n) and the
+    # col2im adds of the backward run as long too. Measured on W3's second convolution (chunks of
+    # 16 samples, one core): forward 2.54 -> 2.39 ms, backward 6.32 -> 4.14 ms per chunk against
+    # the (N, OH, OW) column order, whose rows are only OW long.
+    def _offsets(self):
+        """``(i, j, rows, cols)`` per kernel offset: the padded input each column block reads."""
+        _, _, _, _, _, kh, kw, oh, ow = self.geom[:9]
         (sh, sw), (dh, dw) = self.stride, self.dilation
-        s_n, s_c, s_h, s_w = xpad.strides
-        win = backend.as_strided(
-            xpad, (c, kh, kw, n, oh, ow), (s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w)
-        )
-        cols = xp.empty((k, n * p), xpad.dtype)
-        cols6 = cols.reshape(c, kh, kw, n, oh, ow)
-        out = xp.empty((n, o, oh, ow), xpad.dtype)
-        w2 = weight.reshape(o, k)
+        for i in range(kh):
+            for j in range(kw):
+                r, q = i * dh, j * dw
+                yield i, j, slice(r, r + sh * (oh - 1) + 1, sh), slice(q, q + sw * (ow - 1) + 1, sw)
+
+    def _forward_split(self, xp, x, weight, bias):
+        """groups = 1 on the CPU, in sample chunks on the worker threads: each chunk pads and
+        copies its columns, runs its GEMM and writes its NCHW output (no shared state)."""
+        n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom
+        out = xp.empty((n, o, oh, ow), x.dtype)
+        w2 = weight.reshape(o, c * kh * kw)
 
         def task(a, b):
-            cols6[:, :, :, a:b] = win[:, :, :, a:b]
-            r = w2 @ cols[:, a * p : b * p]
+            nb = b - a
+            xt = xp.zeros((c, hp, wp, nb), x.dtype)
+            xt[:, top : top + h, left : left + w] = x[a:b].transpose(1, 2, 3, 0)
+            cols = xp.empty((c, kh, kw, oh, ow, nb), x.dtype)
+            for i, j, rows, cs in self._offsets():
+                cols[:, i, j] = xt[:, rows, cs]
+            cols = cols.reshape(c * kh * kw, oh * ow * nb)
+            r = w2 @ cols
             if bias is not None:
                 r += bias[:, None]
-            out[a:b] = r.reshape(o, b - a, oh, ow).transpose(1, 0, 2, 3)
+            out[a:b] = r.reshape(o, oh, ow, nb).transpose(3, 0, 1, 2)
+            return cols
 
-        backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
-        self.cols = cols
+        self.cols = backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
         return out
 
     def _backward_split(self, xp, g):
-        """Backward of ``_forward_split`` per sample chunk: the gradient transpose, grad weight
-        and bias partial sums, grad columns and col2im of each chunk on a worker thread."""
+        """Backward of ``_forward_split`` per sample chunk: the gradient in the chunk's column
+        order, grad weight and bias partial sums, grad columns and col2im, on the threads."""
         n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom
-        p = oh * ow
         need_x, need_w, need_b = self.needs_input_grad[:3]
         w2 = self.weight.reshape(o, -1)
         g = g.reshape(n, o, oh, ow)
         gx = xp.empty((n, c, h, w), g.dtype) if need_x else None
 
-        def task(a, b):
-            gm = xp.ascontiguousarray(g[a:b].transpose(1, 0, 2, 3)).reshape(o, (b - a) * p)
-            pw = gm @ self.cols[:, a * p : b * p].T if need_w else None
+        def task(cols, a, b):
+            nb = b - a
+            gm = xp.ascontiguousarray(g[a:b].transpose(1, 2, 3, 0)).reshape(o, oh * ow * nb)
+            pw = gm @ cols.T if need_w else None
             pb = gm.sum(axis=1) if need_b else None
             if need_x:
-                gx[a:b] = _col2im(
-                    w2.T @ gm,
-                    (b - a, c, h, w),
-                    (hp, wp),
-                    kh,
-                    kw,
-                    oh,
-                    ow,
-                    self.stride,
-                    self.dilation,
-                    top,
-                    left,
-                )
+                gc = (w2.T @ gm).reshape(c, kh, kw, oh, ow, nb)
+                acc = xp.zeros((c, hp, wp, nb), g.dtype)
+                for i, j, rows, cs in self._offsets():
+                    acc[:, rows, cs] += gc[:, i, j]
+                gx[a:b] = acc[:, top : top + h, left : left + w].transpose(3, 0, 1, 2)
             return pw, pb
 
-        parts = backend.run_split([lambda a=a, b=b: task(a, b) for a, b in self.chunks])
+        parts = backend.run_split(
+            [lambda k=k, a=a, b=b: task(self.cols[k], a, b) for k, (a, b) in enumerate(self.chunks)]
+        )
         gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
         gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
         if need_w:

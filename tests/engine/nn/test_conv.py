@@ -84,6 +84,34 @@ def test_conv2d_fast_paths_match_torch(monkeypatch, x_shape, w_shape, kw, bias):
     _parity("conv2d", x_shape, w_shape, bias, **kw)
 
 
+SPLIT_GRID = [
+    (kernel, stride, padding, dilation, bias)
+    for kernel, stride, padding, dilation, groups, bias in GRID
+    if groups == 1 and not (padding == "same" and stride != 1)
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("kernel,stride,padding,dilation,bias", SPLIT_GRID)
+def test_conv2d_threaded_paths_match_torch_over_the_grid(
+    monkeypatch, kernel, stride, padding, dilation, bias
+):
+    """The grid again with every convolution on the threaded sample-chunk paths: with 8 input
+    channels the 3x3, 5x5 and (3, 2) kernels (72, 200, 48 column rows) take the sample-last
+    im2col path, 1x1 and 2x2 (8, 32 rows) the per-sample layout's threaded path."""
+    monkeypatch.setattr("nnrun.engine.nn._conv._SPLIT_MIN", 0)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x_shape, w_shape = (5, 8, 11, 9), (6, 8, kh, kw)
+    _parity("conv2d", x_shape, w_shape, bias, stride=stride, padding=padding, dilation=dilation)
+
+
+@requires_torch
+@pytest.mark.parametrize("kw", [{"stride": 3, "padding": 2}, {"dilation": 2, "padding": "same"}])
+def test_conv1d_threaded_path_matches_torch(monkeypatch, kw):
+    monkeypatch.setattr("nnrun.engine.nn._conv._SPLIT_MIN", 0)
+    _parity("conv1d", (5, 12, 30), (6, 12, 5), True, **kw)
+
+
 def test_conv2d_split_paths_agree_without_input_grad(monkeypatch):
     """A first layer (input without grad) gets weight and bias gradients on every path."""
     x = nr.tensor(rand_arrays([(4, 3, 8, 8)])[0], device=DEVICE)
