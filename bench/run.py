@@ -178,8 +178,8 @@ def main(argv=None):
     ap.add_argument(
         "--threads",
         type=int,
-        help="BLAS/OpenMP threads of every worker (default: the libraries' own); 1 puts "
-        "PyTorch and NumPy's BLAS on one core (nnrun's own worker threads still use all)",
+        help="CPU threads of every worker (default: the libraries' own): OMP/OpenBLAS/MKL "
+        "and NNRUN_NUM_THREADS; 1 puts each library on one core",
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     ap.add_argument("--skip-scaling", action="store_true", help="skip the scaling sweeps")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-WORKER_THREADS = None  # set by ``bench.run --threads N``: every worker's BLAS/OpenMP threads
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNRUN_NUM_THREADS")
+WORKER_THREADS = None  # set by ``bench.run --threads N``: every worker's CPU threads
 
 
 def env_for_workers(unset_openblas=False):
