@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import autograd, backend
 from ._format import format_tensor
 from .backend import xp_of
-from .ops import api
+from .ops import _api_operands, api
 from .ops import elementwise as E
 from .ops import shape as S
 
@@ -655,7 +655,7 @@ class Tensor:
         )
 
 
-api._Tensor = autograd._Tensor = Tensor
+api._Tensor = _api_operands._Tensor = autograd._Tensor = Tensor
 
 
 def _index_key(key, t):

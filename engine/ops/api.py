@@ -1,33 +1,102 @@
 """The functional API (``nr.add``, ``nr.sum``, ``nr.cat``, ...): PyTorch's argument handling,
 type promotion and error messages, on top of the Function classes. Tensor methods call these."""
 
+# This module holds the ops that broadcast two operands (arithmetic, comparisons, maximum/minimum
+# and the clamp/max/min built on them, matmul) beside the broadcasting helpers, which are the only
+# host-side NumPy here (test_xp_portability lists them for this file). The other ops live in
+# _api_pointwise, _api_reduce and _api_shape, re-exported below: `api.<name>` is the one import
+# path for every op.
+
 from __future__ import annotations
 
 import builtins
 import operator
-from numbers import Number
 
 from .. import backend
-from ..autograd import _check_same_device
 from ..backend import from_np, result_type
 from . import elementwise as E
 from . import linalg as L
 from . import reduce as R
-from . import shape as S
-from .reduce import norm_dim, norm_dims
+from ._api_operands import (
+    _T,
+    _as_tensor_like,  # noqa: F401 (tensor.py calls api._as_tensor_like)
+    _raw,
+    _same_device,
+    _scalar_or_tensor,
+    _wrap,
+)
+from ._api_pointwise import (  # noqa: F401
+    abs,
+    allclose,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    ceil,
+    cos,
+    equal,
+    exp,
+    floor,
+    isfinite,
+    isinf,
+    isnan,
+    log,
+    log1p,
+    logical_not,
+    neg,
+    relu,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    tanh,
+    trunc,
+)
+from ._api_reduce import (  # noqa: F401
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cumsum,
+    gather,
+    log_softmax,
+    logsumexp,
+    mean,
+    prod,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from ._api_shape import (  # noqa: F401
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    expand,
+    flatten,
+    flip,
+    infer_shape,
+    narrow,
+    permute,
+    repeat,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    t,
+    transpose,
+    unflatten,
+    unsqueeze,
+    view,
+)
+from .reduce import norm_dim, norm_dims  # noqa: F401
 
 _Tensor = None  # set by tensor.py (cyclic import)
-
-
-def _T():
-    return _Tensor
-
-
-def _as_tensor_like(x, ref):
-    """Wrap a non-tensor operand (list, array) as a tensor on ``ref``'s device."""
-    from ..tensor import tensor
-
-    return tensor(x, device=ref.device)
 
 
 def _broadcast_shapes(a, b):
@@ -90,17 +159,6 @@ def _apply_broadcast(fn, a, b, np_dtype, kw):
         if isinstance(b, _Tensor):
             _broadcast_shapes(a._data.shape, b._data.shape)
         raise
-
-
-def _scalar_or_tensor(x, ref):
-    t = type(x)
-    if t is float or t is int or t is bool or t is _T():
-        return x
-    if isinstance(x, Number):  # NumPy scalars (np.float64 is a float subclass) act as Python ones
-        return x.item() if hasattr(x, "item") else float(x)
-    if isinstance(x, _T()):
-        return x
-    return _as_tensor_like(x, ref)
 
 
 # ------------------------------------------------------------------------------------- arithmetic
@@ -191,14 +249,6 @@ def _promoted_nograd(a, b):
     return result_type(a.dtype, a.ndim, None, 0, b)
 
 
-def _wrap(array):
-    return _T()._make(array)
-
-
-def _raw(x):
-    return x._data if isinstance(x, _T()) else x
-
-
 def floor_divide(input, other):
     T = _T()
     if not isinstance(input, T):
@@ -218,11 +268,6 @@ def remainder(input, other):
     x = input if isinstance(input, _T()) else other
     with R._quiet(backend.xp_of(x._data)):
         return _binary(E.Remainder, input, other)
-
-
-def _same_device(fn, a, b):
-    if backend._cp is not None and isinstance(b, _T()):  # only CuPy can put tensors elsewhere
-        _check_same_device(fn, (a, b), (a._data, b._data))
 
 
 def _compare(op, a, b):
@@ -262,95 +307,7 @@ def ge(a, b):
     return _compare(operator.ge, a, b)
 
 
-def _logical(op, name, a, b):
-    T = _T()
-    b = _scalar_or_tensor(b, a)
-    _same_device(_logical, a, b)
-    for x in (a, b):
-        dt = x.dtype if isinstance(x, T) else None
-        if (dt is not None and dt.is_floating_point) or isinstance(x, float):
-            raise TypeError(f"{name} is only supported for integer and bool tensors")
-    return _wrap(op(a._data, _raw(b)))
-
-
-def bitwise_and(a, b):
-    return _logical(lambda x, y: x & y, "bitwise_and", a, b)
-
-
-def bitwise_or(a, b):
-    return _logical(lambda x, y: x | y, "bitwise_or", a, b)
-
-
-def bitwise_xor(a, b):
-    return _logical(lambda x, y: x ^ y, "bitwise_xor", a, b)
-
-
-def bitwise_not(a):
-    if a.dtype.is_floating_point:
-        raise TypeError("bitwise_not is only supported for integer and bool tensors")
-    return _wrap(~a._data)
-
-
-def logical_not(a):
-    return _wrap(backend.xp_of(a._data).logical_not(a._data))
-
-
-def isfinite(a):
-    return _wrap(backend.xp_of(a._data).isfinite(a._data))
-
-
-def isnan(a):
-    return _wrap(backend.xp_of(a._data).isnan(a._data))
-
-
-def isinf(a):
-    return _wrap(backend.xp_of(a._data).isinf(a._data))
-
-
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return builtins.bool(
-        backend.xp_of(a._data).allclose(a._data, _raw(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
-    )
-
-
-def equal(a, b) -> bool:
-    return a.shape == b.shape and builtins.bool((a._data == b._data).all())
-
-
-# ------------------------------------------------------------------------------------------ unary
-def _float_unary(fn, name):
-    def op(input):
-        if not input.dtype.is_floating_point:
-            input = input.to(backend.default_float())
-        return fn.apply(input)
-
-    op.__name__ = name
-    return op
-
-
-def neg(input):
-    return E.Neg.apply(input)
-
-
-exp = _float_unary(E.Exp, "exp")
-log = _float_unary(E.Log, "log")
-log1p = _float_unary(E.Log1p, "log1p")
-sqrt = _float_unary(E.Sqrt, "sqrt")
-rsqrt = _float_unary(E.Rsqrt, "rsqrt")
-sin = _float_unary(E.Sin, "sin")
-cos = _float_unary(E.Cos, "cos")
-tanh = _float_unary(E.Tanh, "tanh")
-sigmoid = _float_unary(E.Sigmoid, "sigmoid")
-
-
-def abs(input):
-    return E.Abs.apply(input)
-
-
-def relu(input):
-    return E.Relu.apply(input)
-
-
+# ---------------------------------------------------------------------------- clamp, max, min
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -364,94 +321,6 @@ def clamp(input, min=None, max=None):
     if not input.dtype.is_floating_point and (isinstance(min, float) or isinstance(max, float)):
         input = input.to(backend.default_float())
     return E.Clamp.apply(input, min=min, max=max)
-
-
-def _stepwise(fn, input, **kw):
-    """floor/ceil/round/trunc: integer tensors come back as copies, as in PyTorch."""
-    return fn.apply(input, **kw) if input.dtype.is_floating_point else input.clone()
-
-
-def sign(input):
-    if input.dtype is backend.bool_:
-        return input.clone()
-    return E.Sign.apply(input)
-
-
-def floor(input):
-    return _stepwise(E.Floor, input)
-
-
-def ceil(input):
-    return _stepwise(E.Ceil, input)
-
-
-def round(input, *, decimals=0):
-    return _stepwise(E.Round, input, decimals=decimals)
-
-
-def trunc(input):
-    return _stepwise(E.Trunc, input)
-
-
-# ------------------------------------------------------------------------------------- reductions
-def _sum_dtype(input, dtype):
-    if dtype is not None:
-        return backend.to_dtype(dtype)
-    return backend.int64 if not input.dtype.is_floating_point else None
-
-
-def sum(input, dim=None, keepdim=False, *, dtype=None):
-    dt = _sum_dtype(input, dtype)
-    return R.Sum.apply(
-        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, dtype=None if dt is None else dt.np
-    )
-
-
-def _need_float(input, name):
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(
-            f"{name}(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {_torch_type_name(input.dtype)}"
-        )
-
-
-def _torch_type_name(dt):
-    return {
-        "int64": "Long",
-        "int32": "Int",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-        "bool": "Bool",
-        "float16": "Half",
-        "float32": "Float",
-        "float64": "Double",
-    }.get(dt.name, dt.name)
-
-
-def mean(input, dim=None, keepdim=False, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    _need_float(input, "mean")
-    return R.Mean.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim)
-
-
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    _need_float(input, "var")
-    if correction is None:
-        correction = 1 if unbiased is None or unbiased else 0
-    return R.Var.apply(
-        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, correction=correction
-    )
-
-
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    _need_float(input, "std")
-    if correction is None:
-        correction = 1 if unbiased is None or unbiased else 0
-    return R.Std.apply(
-        input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, correction=correction
-    )
 
 
 def _extreme(input, dim, keepdim, largest, name):
@@ -503,335 +372,7 @@ def min(input, dim=None, keepdim=False):
     return _extreme(input, dim, keepdim, False, "min")
 
 
-def amax(input, dim=(), keepdim=False):
-    return R.Amax.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, largest=True)
-
-
-def amin(input, dim=(), keepdim=False):
-    return R.Amax.apply(input, axes=norm_dims(dim, input.ndim), keepdim=keepdim, largest=False)
-
-
-def _arg(input, dim, keepdim, largest):
-    xp = backend.xp_of(input._data)
-    f = xp.argmax if largest else xp.argmin
-    if dim is None:
-        out = f(input._data.reshape(-1))
-        out = xp.asarray(out).astype(xp.int64)
-        return _wrap(out.reshape((1,) * input.ndim) if keepdim else out)
-    axis = norm_dim(dim, input.ndim)
-    return _wrap(f(input._data, axis=axis, keepdims=keepdim).astype(xp.int64, copy=False))
-
-
-def argmax(input, dim=None, keepdim=False):
-    return _arg(input, dim, keepdim, True)
-
-
-def argmin(input, dim=None, keepdim=False):
-    return _arg(input, dim, keepdim, False)
-
-
-def prod(input, dim=None, keepdim=False, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    elif not input.dtype.is_floating_point:
-        input = input.to(backend.int64)
-    if dim is None:
-        return R.Prod.apply(input)
-    return R.Prod.apply(input, axis=norm_dim(dim, input.ndim), keepdim=keepdim)
-
-
-def logsumexp(input, dim, keepdim=False):
-    if not input.dtype.is_floating_point:
-        input = input.to(backend.default_float())
-    return R.LogSumExp.apply(
-        input, axes=norm_dims(dim, input.ndim) or tuple(range(input.ndim)), keepdim=keepdim
-    )
-
-
-def all(input, dim=None, keepdim=False):
-    axes = norm_dims(dim, input.ndim)
-    return _wrap(backend.xp_of(input._data).asarray(input._data.all(axis=axes, keepdims=keepdim)))
-
-
-def any(input, dim=None, keepdim=False):
-    axes = norm_dims(dim, input.ndim)
-    return _wrap(backend.xp_of(input._data).asarray(input._data.any(axis=axes, keepdims=keepdim)))
-
-
-def cumsum(input, dim, *, dtype=None):
-    if dtype is not None:
-        input = input.to(dtype)
-    elif not input.dtype.is_floating_point:
-        input = input.to(backend.int64)
-    return R.CumSum.apply(input, axis=norm_dim(dim, input.ndim))
-
-
-def _softmax_input(input, dtype):
-    if dtype is not None:
-        input = input.to(dtype)
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"softmax is not implemented for '{_torch_type_name(input.dtype)}'")
-    return input
-
-
-def softmax(input, dim, dtype=None):
-    input = _softmax_input(input, dtype)
-    return R.Softmax.apply(input, axis=norm_dim(dim, input.ndim))
-
-
-def log_softmax(input, dim, dtype=None):
-    input = _softmax_input(input, dtype)
-    return R.LogSoftmax.apply(input, axis=norm_dim(dim, input.ndim))
-
-
-# ------------------------------------------------------------------------------------------ shape
-def infer_shape(shape, numel: int) -> tuple:
-    """Resolve one ``-1`` in ``shape``; RuntimeError when ``shape`` cannot hold ``numel``."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    shape = tuple(int(s) for s in shape)
-    known = 1
-    infer = None
-    for i, s in enumerate(shape):
-        if s == -1:
-            if infer is not None:
-                raise RuntimeError("only one dimension can be inferred")
-            infer = i
-        elif s < 0:
-            raise RuntimeError(f"invalid shape dimension {s}")
-        else:
-            known *= s
-    if infer is not None:
-        if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = shape[:infer] + (numel // known,) + shape[infer + 1 :]
-    elif known != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return shape
-
-
-def reshape(input, *shape):
-    return S.Reshape.apply(input, shape=infer_shape(shape, input.numel()))
-
-
-def view(input, *shape):
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        return input.to(shape[0])  # view(dtype) is not supported beyond same-size casts
-    shape = infer_shape(shape, input.numel())
-    if not backend.can_view(input._data, shape):
-        raise RuntimeError(
-            "view size is not compatible with input tensor's size and stride (at least one "
-            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
-        )
-    return S.Reshape.apply(input, shape=shape)
-
-
-def flatten(input, start_dim=0, end_dim=-1):
-    if input.ndim == 0:
-        return reshape(input, 1)
-    s, e = norm_dim(start_dim, input.ndim), norm_dim(end_dim, input.ndim)
-    if s > e:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    if s == e:
-        return input  # as PyTorch: nothing to flatten, the tensor itself
-    shp = input.shape
-    n = 1
-    for d in shp[s : e + 1]:
-        n *= d
-    return reshape(input, *shp[:s], n, *shp[e + 1 :])
-
-
-def unflatten(input, dim, sizes):
-    d = norm_dim(dim, input.ndim)
-    sizes = tuple(sizes)
-    known = [s for s in sizes if s != -1]
-    n = 1
-    for s in known:
-        n *= s
-    if (len(known) == len(sizes) and n != input.shape[d]) or (
-            len(known) < len(sizes) and (n == 0 or input.shape[d] % n)):
-        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size "
-                           f"of dim {dim} ({input.shape[d]}) in the input tensor")
-    sizes = infer_shape(sizes, input.shape[d])
-    return reshape(input, *input.shape[:d], *sizes, *input.shape[d + 1 :])
-
-
-def squeeze(input, dim=None):
-    shp = input.shape
-    if dim is None:
-        return S.Squeeze.apply(input, shape=tuple(s for s in shp if s != 1))
-    dims = norm_dims(dim, input.ndim) if input.ndim else ()
-    new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    return S.SqueezeDim.apply(input, shape=new)
-
-
-def unsqueeze(input, dim):
-    d = norm_dim(dim, input.ndim, extra=1)
-    shp = input.shape
-    return S.Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
-
-
-def permute(input, *dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
-    if len(dims) != input.ndim:
-        raise RuntimeError(
-            f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
-            f"length of the desired ordering of dimensions i.e. input.dim() = {input.ndim} is not "
-            f"equal to len(dims) = {len(dims)}"
-        )
-    axes = tuple(norm_dim(d, input.ndim) for d in dims)
-    if len(set(axes)) != len(axes):
-        raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return S.Permute.apply(input, axes=axes)
-
-
-def transpose(input, dim0, dim1):
-    n = input.ndim
-    if n == 0:
-        return input.view(())
-    axes = list(range(n))
-    a, b = norm_dim(dim0, n), norm_dim(dim1, n)
-    axes[a], axes[b] = axes[b], axes[a]
-    return S.Transpose.apply(input, axes=tuple(axes))
-
-
-def t(input):
-    n = input.ndim
-    if n > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {n}D")
-    return S.T.apply(input, axes=(1, 0) if n == 2 else tuple(range(n)))
-
-
-def expand(input, *sizes):
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    if len(sizes) < input.ndim:
-        raise RuntimeError(
-            f"expand(torch.FloatTensor{{{list(input.shape)}}}, size={list(sizes)}): the number of "
-            f"sizes provided ({len(sizes)}) must be greater or equal to the number of dimensions "
-            f"in the tensor ({input.ndim})"
-        )
-    lead = len(sizes) - input.ndim
-    shape = []
-    for i, s in enumerate(sizes):
-        old = input.shape[i - lead] if i >= lead else None
-        if s == -1:
-            if old is None:
-                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
-            s = old
-        elif old is not None and old != 1 and old != s:
-            raise RuntimeError(
-                f"The expanded size of the tensor ({s}) must match the existing size ({old}) at "
-                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
-                f"{list(input.shape)}"
-            )
-        shape.append(s)
-    return S.Expand.apply(input, shape=tuple(shape))
-
-
-def repeat(input, *sizes):
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    if len(sizes) < input.ndim:
-        raise RuntimeError(
-            "Number of dimensions of repeat dims can not be smaller than number of "
-            "dimensions of tensor"
-        )
-    return S.Repeat.apply(input, reps=tuple(sizes))
-
-
-def _same_dtype_list(tensors, name):
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
-    dt = tensors[0].dtype
-    for x in tensors[1:]:
-        dt = backend.promote_types(dt, x.dtype)
-    return [x if x.dtype is dt else x.to(dt) for x in tensors]
-
-
-def cat(tensors, dim=0):
-    tensors = _same_dtype_list(tensors, "cat")
-    ref = builtins.max(tensors, key=lambda x: x.ndim)
-    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
-    axis = norm_dim(dim, ref.ndim)
-    for i, x in enumerate(tensors):
-        if x.ndim != ref.ndim:
-            raise RuntimeError(
-                f"Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim}"
-            )
-        for d in range(ref.ndim):
-            if d != axis and x.shape[d] != ref.shape[d]:
-                raise RuntimeError(
-                    f"Sizes of tensors must match except in dimension {axis}. Expected size "
-                    f"{ref.shape[d]} but got size {x.shape[d]} for tensor number {i} in the list."
-                )
-    return S.Cat.apply(*tensors, axis=axis)
-
-
-concat = concatenate = cat
-
-
-def stack(tensors, dim=0):
-    tensors = _same_dtype_list(tensors, "stack")
-    first = tensors[0].shape
-    for i, x in enumerate(tensors):
-        if x.shape != first:
-            raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got {list(first)} "
-                f"at entry 0 and {list(x.shape)} at entry {i}"
-            )
-    return S.Stack.apply(*tensors, axis=norm_dim(dim, tensors[0].ndim, extra=1))
-
-
-def split(tensor, split_size_or_sections, dim=0):
-    axis = norm_dim(dim, tensor.ndim)
-    n = tensor.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        if step <= 0:
-            raise (
-                RuntimeError(
-                    f"split_size can only be 0 if dimension size is 0, but got "
-                    f"dimension size of {n}"
-                )
-                if step == 0
-                else ValueError("split expects split_size be non-negative")
-            )
-        sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
-    else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != n:
-            raise RuntimeError(
-                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                f"at dimension {axis}), but got split_sizes={sizes}"
-            )
-    out, start = [], 0
-    for s in sizes:
-        out.append(narrow(tensor, axis, start, s))
-        start += s
-    return tuple(out)
-
-
-def chunk(input, chunks, dim=0):
-    if chunks <= 0:
-        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
-    n = input.shape[norm_dim(dim, input.ndim)]
-    step = -(-n // chunks) if n else 1
-    return split(input, step, dim)
-
-
-def narrow(input, dim, start, length):
-    axis = norm_dim(dim, input.ndim)
-    key = (slice(None),) * axis + (slice(start, start + length),)
-    return S.GetItem.apply(input, key=key)
-
-
-def flip(input, dims):
-    return S.Flip.apply(input, axes=norm_dims(dims, input.ndim))
-
-
+# --------------------------------------------------------------------------------------- matmul
 def matmul(input, other):
     T = _T()
     if not isinstance(other, T) or not isinstance(input, T):
@@ -895,11 +436,6 @@ def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     return matmul(input, other)
-
-
-def gather(input, dim, index):
-    axis = norm_dim(dim, input.ndim)
-    return R.Gather.apply(input, index._data, axis=axis)
 
 
 def from_np_dtype(np_dtype):
