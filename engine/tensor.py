@@ -1,10 +1,16 @@
 """``Tensor``: an array plus autograd bookkeeping. It holds no math: every method is a one-line
 call into ``ops.api``, which applies the ``Function`` classes."""
 
+# Tensor's class body is split in three: this module keeps the data, attributes, autograd,
+# indexing and in-place ops (everything that needs the Tensor class itself); _tensor_ops.py holds
+# the operators and math methods, _tensor_conversions.py the conversions and dtype/device
+# shorthands. Both are mixins with empty __slots__.
+
 from __future__ import annotations
 
 from . import autograd, backend
-from ._format import format_tensor
+from ._tensor_conversions import _TensorConversions
+from ._tensor_ops import _TensorOps
 from .backend import xp_of
 from .ops import _api_operands, api
 from .ops import elementwise as E
@@ -29,7 +35,7 @@ class Size(tuple):
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 
 
-class Tensor:
+class Tensor(_TensorConversions, _TensorOps):
     """A multi-dimensional array of one dtype on one device, with autograd bookkeeping.
 
     Build tensors with :func:`nnrun.engine.tensor`, ``zeros``, ``randn``, ...; ``Tensor(data)``
@@ -133,72 +139,8 @@ class Tensor:
     def mT(self):
         return self.transpose(-2, -1)
 
-    # ---------------------------------------------------------------------------- conversions
-    def item(self):
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
-            )
-        return self._data.item()
-
-    def tolist(self):
-        return backend.to_numpy(self._data).tolist()
-
-    def numpy(self, *, force=False):
-        if not force and self.requires_grad:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. "
-                "Use tensor.detach().numpy() instead."
-            )
-        if not force and self.device.type != "cpu":
-            raise TypeError(
-                f"can't convert {self.device} device type tensor to numpy. Use "
-                "Tensor.cpu() to copy the tensor to host memory first."
-            )
-        return backend.to_numpy(self._data)
-
-    def __array__(self, dtype=None, copy=None):
-        a = backend.to_numpy(self._data)
-        return a if dtype is None else a.astype(dtype)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self.dtype.is_floating_point:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.item())
-
-    def __bool__(self):
-        if self._data.size != 1:
-            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.item())
-
-    def __len__(self):
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __iter__(self):
-        if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self._data.shape[0]))
-
-    __hash__ = object.__hash__
-
-    def __repr__(self):
-        return format_tensor(self)
-
-    def __format__(self, spec):
-        if self._data.ndim == 0 and spec:
-            return format(self.item(), spec)
-        return repr(self) if not spec else format(repr(self), spec)
-
-    def __reduce_ex__(self, protocol):
-        raise TypeError("nnrun tensors cannot be pickled; save them with nnrun.save (safetensors)")
+    # --------------------------------------------------------------------- hashing and copying
+    __hash__ = object.__hash__  # here, not in _TensorOps: defining __eq__ there unsets it there
 
     def __deepcopy__(self, memo):
         """``copy.deepcopy``: a leaf with copied data (and grad); only leaves can be deep-copied,
@@ -245,44 +187,6 @@ class Tensor:
         if copy and out is self:
             out = self.clone()
         return out
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, device=None):
-        return self.to(
-            backend.get_device(
-                "cuda"
-                if device is None
-                else device
-                if not isinstance(device, int)
-                else f"cuda:{device}"
-            )
-        )
-
-    def float(self):
-        return self.to(backend.float32)
-
-    def half(self):
-        return self.to(backend.float16)
-
-    def double(self):
-        return self.to(backend.float64)
-
-    def long(self):
-        return self.to(backend.int64)
-
-    def int(self):
-        return self.to(backend.int32)
-
-    def bool(self):
-        return self.to(backend.bool_)
-
-    def type_as(self, other):
-        return self.to(other.dtype)
-
-    def type(self, dtype=None):
-        return self.dtype if dtype is None else self.to(dtype)
 
     def detach(self):
         return Tensor._make(self._data)
@@ -358,6 +262,9 @@ class Tensor:
             self._rebind(out)
         else:
             self._buf()[key] = value._data if isinstance(value, Tensor) else value
+
+    def masked_fill(self, mask, value):
+        return api.where(mask, value.to(self.dtype) if isinstance(value, Tensor) else value, self)
 
     # -------------------------------------------------------------------------------- in-place
     def _check_inplace(self):
@@ -465,194 +372,6 @@ class Tensor:
 
     def __itruediv__(self, other):
         return self.div_(other)
-
-    # ------------------------------------------------------------------------------ operators
-    def __add__(self, other):
-        return api.add(self, other)
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        return api.sub(self, other)
-
-    def __rsub__(self, other):
-        return api.rsub(self, other)
-
-    def __mul__(self, other):
-        return api.mul(self, other)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        return api.div(self, other)
-
-    def __rtruediv__(self, other):
-        return api._binary(E.Div, other, self, floating=True)
-
-    def __floordiv__(self, other):
-        return api.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return api.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return api.remainder(self, other)
-
-    def __rmod__(self, other):
-        return api.remainder(other, self)
-
-    def __pow__(self, exponent):
-        return api.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return api._binary(E.Pow, base, self)
-
-    def __matmul__(self, other):
-        return api.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return api.matmul(api._as_tensor_like(other, self), self)
-
-    def __neg__(self):
-        return api.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return api.abs(self)
-
-    def __invert__(self):
-        return api.bitwise_not(self)
-
-    def __and__(self, other):
-        return api.bitwise_and(self, other)
-
-    __rand__ = __and__
-
-    def __or__(self, other):
-        return api.bitwise_or(self, other)
-
-    __ror__ = __or__
-
-    def __xor__(self, other):
-        return api.bitwise_xor(self, other)
-
-    __rxor__ = __xor__
-
-    def __eq__(self, other):
-        return api.eq(self, other)
-
-    def __ne__(self, other):
-        return api.ne(self, other)
-
-    def __lt__(self, other):
-        return api.lt(self, other)
-
-    def __le__(self, other):
-        return api.le(self, other)
-
-    def __gt__(self, other):
-        return api.gt(self, other)
-
-    def __ge__(self, other):
-        return api.ge(self, other)
-
-    # ------------------------------------------------------------------------------ math methods
-    add, sub, mul, div, pow = api.add, api.sub, api.mul, api.div, api.pow
-    true_divide = divide = api.div
-    multiply, subtract = api.mul, api.sub
-    floor_divide, remainder = api.floor_divide, api.remainder
-    eq, ne, lt, le, gt, ge = api.eq, api.ne, api.lt, api.le, api.gt, api.ge
-    greater, less, greater_equal, less_equal = api.gt, api.lt, api.ge, api.le
-    maximum, minimum = api.maximum, api.minimum
-    neg, abs, sign = api.neg, api.abs, api.sign
-    negative, absolute = api.neg, api.abs
-    sqrt, rsqrt, exp, log, log1p = api.sqrt, api.rsqrt, api.exp, api.log, api.log1p
-    sin, cos, tanh, sigmoid, relu = api.sin, api.cos, api.tanh, api.sigmoid, api.relu
-    clamp = clip = api.clamp
-    floor, ceil, round, trunc = api.floor, api.ceil, api.round, api.trunc
-    isnan, isinf, isfinite = api.isnan, api.isinf, api.isfinite
-    logical_not, bitwise_not = api.logical_not, api.bitwise_not
-    allclose, equal = api.allclose, api.equal
-    sum, mean, var, std, prod = api.sum, api.mean, api.var, api.std, api.prod
-    max, min, amax, amin = api.max, api.min, api.amax, api.amin
-    argmax, argmin, logsumexp, cumsum = api.argmax, api.argmin, api.logsumexp, api.cumsum
-    all, any = api.all, api.any
-    softmax, log_softmax = api.softmax, api.log_softmax
-    reshape, view, flatten, unflatten = api.reshape, api.view, api.flatten, api.unflatten
-    squeeze, unsqueeze, permute, transpose = api.squeeze, api.unsqueeze, api.permute, api.transpose
-    t, expand, repeat, flip = api.t, api.expand, api.repeat, api.flip
-    split, chunk, narrow = api.split, api.chunk, api.narrow
-    matmul, mm, bmm, dot, gather = api.matmul, api.mm, api.bmm, api.dot, api.gather
-
-    def swapaxes(self, dim0, dim1):
-        return api.transpose(self, dim0, dim1)
-
-    def view_as(self, other):
-        return api.view(self, other.shape)
-
-    def reshape_as(self, other):
-        return api.reshape(self, other.shape)
-
-    def expand_as(self, other):
-        return api.expand(self, other.shape)
-
-    def where(self, condition, other):
-        return api.where(condition, self, other)
-
-    def masked_fill(self, mask, value):
-        return api.where(mask, value.to(self.dtype) if isinstance(value, Tensor) else value, self)
-
-    def index_select(self, dim, index):
-        axis = api.norm_dim(dim, self.ndim)
-        return self[(slice(None),) * axis + (index,)]
-
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-        from .creation import tensor
-
-        return tensor(
-            data,
-            dtype=dtype or self.dtype,
-            device=device or self.device,
-            requires_grad=requires_grad,
-        )
-
-    def _new(self, fn, size, dtype, device, requires_grad, *extra):
-        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-        return fn(
-            *size,
-            *extra,
-            dtype=dtype or self.dtype,
-            device=device or self.device,
-            requires_grad=requires_grad,
-        )
-
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import zeros
-
-        return self._new(zeros, size, dtype, device, requires_grad)
-
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import ones
-
-        return self._new(ones, size, dtype, device, requires_grad)
-
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
-        from .creation import empty
-
-        return self._new(empty, size, dtype, device, requires_grad)
-
-    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-        from .creation import full
-
-        return full(
-            size,
-            fill_value,
-            dtype=dtype or self.dtype,
-            device=device or self.device,
-            requires_grad=requires_grad,
-        )
 
 
 api._Tensor = _api_operands._Tensor = autograd._Tensor = Tensor
