@@ -16,27 +16,35 @@ machine's memory before anything is allocated (budget.py).
 Every problem is a `ConfigError` naming the file, the key path, the line and how to fix it.
 """
 
+# The model's builders are here; the loss, optimizer and scheduler ones live in build_training.py
+# and the helpers both use in build_common.py. Every builder is imported from this module.
+
 from __future__ import annotations
 
-import difflib
-import importlib
 import inspect
 import math
-import re
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import nnrun.engine as nr
 import nnrun.engine.nn
 import nnrun.engine.optim  # noqa: F401
 
 from .budget import planned_output, planned_params, too_big
-from .config_fields import infer_mode
-from .config_yaml import line_of
-from .errors import ConfigError, Problem
+from .build_common import (
+    _check_module,
+    _construct,
+    _exception_text,
+    _import,
+    _is_layer_class,
+    _nn,
+    _parameters,
+    _short,
+    _suggest,
+    _Where,
+)
+from .build_training import Schedule, build_loss, build_optimizer, build_scheduler  # noqa: F401
 
 # Constructor arguments inferred from the previous layer's output shape (batch dimension first)
 # when a layer leaves them out.
@@ -67,60 +75,6 @@ class LayerInfo:
     params: int
     trainable: int
     line: int | None
-
-
-@dataclass
-class Schedule:
-    """A learning-rate scheduler and when the training loop calls it.
-
-    ``interval``: ``"step"`` (after every optimizer step) or ``"epoch"`` (after each validation).
-    ``monitor``: for ReduceLROnPlateau, the metric whose value `step` passes to the scheduler.
-    """
-
-    scheduler: Any
-    interval: Literal["step", "epoch"]
-    monitor: str | None = None
-
-    def step(self, metrics: Mapping[str, float] | None = None) -> None:
-        """Step the scheduler; ``metrics`` (name -> value) is needed when ``monitor`` is set."""
-        if self.monitor is None:
-            try:
-                self.scheduler.step()
-            except ValueError as e:  # e.g. OneCycleLR stepped past its total_steps
-                name = type(self.scheduler).__name__
-                raise ConfigError(f"scheduler: {name}: {_exception_text(e)}") from None
-            return
-        if not metrics or self.monitor not in metrics:
-            known = ", ".join(metrics or ()) or "none"
-            raise ConfigError(
-                f"scheduler.monitor: metric {self.monitor!r} was not computed (metrics: {known})"
-                + _suggest(self.monitor, metrics or ())
-            )
-        self.scheduler.step(metrics[self.monitor])
-
-
-class _Where:
-    """Locates problems: the config file and the line of each key path."""
-
-    def __init__(self, config=None, config_path=None):
-        if config_path is not None:
-            self.source = str(config_path)
-        else:
-            self.source = config.source if config is not None else "<config>"
-        self.lines: dict = dict(config._lines) if config is not None else {}
-        folder = Path(self.source).parent if Path(self.source).is_file() else None
-        self.folder = folder
-
-    def line(self, path: tuple, fallback: int | None = None) -> int | None:
-        if self.lines:
-            found = line_of(self.lines, tuple(str(p) for p in path))
-            if found is not None:
-                return found
-        return fallback
-
-    def error(self, path: tuple, message: str, line: int | None = None) -> ConfigError:
-        dotted = ".".join(str(p) for p in path)
-        return ConfigError(Problem(self.source, self.line(path, line), dotted, message))
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -299,306 +253,6 @@ def _build_custom_model(model_spec, shape: tuple, batch: int, where: _Where):
     return model.train(), infos
 
 
-def _check_module(obj, label: str, path: tuple, where: _Where, line) -> None:
-    if not isinstance(obj, nr.nn.Module):
-        message = f"{label} made a {type(obj).__name__}, not an nr.nn.Module"
-        raise where.error(path, message, line)
-
-
-# --- loss, optimizer, scheduler -------------------------------------------------------------------
-
-
-def build_loss(loss_spec, *, config=None):
-    """The loss module named by ``loss`` (an ``nr.nn`` class or an import path), with its kwargs.
-
-    ``weight`` / ``pos_weight`` given as lists become float32 tensors. Raises `ConfigError`.
-    """
-    where = _Where(config)
-    name = loss_spec.name
-    if ":" in name:
-        cls = _import(name, ("loss",), where, None, kind="loss")
-    else:
-        cls = getattr(nr.nn, name, None)
-        if not (_is_layer_class(cls) and name.endswith("Loss")):
-            losses = sorted(n for n in dir(nr.nn) if n.endswith("Loss") and _is_layer_class(_nn(n)))
-            hint = _suggest(name, losses) or f"; losses: {', '.join(losses)}"
-            if _is_layer_class(cls):
-                hint = f"; {name} is a layer, not a loss (put it in model.layers)"
-            raise where.error(("loss",), f"unknown loss {name!r}{hint}")
-    keywords = dict(loss_spec.kwargs)
-    for key in ("weight", "pos_weight"):
-        if isinstance(keywords.get(key), list):
-            keywords[key] = _tensor(keywords[key], ("loss", key), where)
-    loss = _construct(cls, _short(name), [], keywords, ("loss",), where, None)
-    _check_module(loss, _short(name), ("loss",), where, None)
-    return loss
-
-
-def build_optimizer(opt_spec, params, *, config=None):
-    """The ``nr.optim`` optimizer named by ``optimizer.name`` over ``params``, with ``lr`` and its
-    other keyword arguments (lists become tuples: ``betas: [0.9, 0.99]``). Raises `ConfigError`.
-    """
-    where = _Where(config)
-    name = opt_spec.name
-    cls = _named_class(
-        name, nr.optim, _optimizer_names(), ("optimizer", "name"), where, "optimizer"
-    )
-    keywords = {"lr": opt_spec.lr, **opt_spec.kwargs}
-    keywords = {k: tuple(v) if isinstance(v, list) else v for k, v in keywords.items()}
-    params = list(params)
-    if not params:
-        raise where.error(("model",), "the model has no parameters for the optimizer to train")
-    return _construct(cls, _short(name), [params], keywords, ("optimizer",), where, None, skip=1)
-
-
-def build_scheduler(
-    sched_spec,
-    optimizer,
-    steps_per_epoch: int,
-    epochs: int,
-    *,
-    max_steps: int | None = None,
-    config=None,
-) -> Schedule | None:
-    """The ``nr.optim.lr_scheduler`` scheduler named by ``scheduler.name`` (None for none).
-
-    When it steps: OneCycleLR after every batch (unless ``interval: epoch``); ReduceLROnPlateau
-    after each validation, with the value of ``monitor`` (default ``val_loss``; ``mode`` inferred
-    from its name); every other scheduler after each epoch unless ``interval: step``. OneCycleLR's
-    ``total_steps`` and CosineAnnealingLR's ``T_max`` default to the number of scheduler steps in
-    the run (``steps_per_epoch * epochs``, capped by ``max_steps``, or ``epochs``).
-    """
-    if sched_spec is None:
-        return None
-    where = _Where(config)
-    name = sched_spec.name
-    module = nr.optim.lr_scheduler
-    path = ("scheduler",)
-    cls = _named_class(name, module, _scheduler_names(), (*path, "name"), where, "scheduler")
-    keywords = dict(sched_spec.kwargs)
-    explicit = "interval" in sched_spec.model_fields_set
-    interval = sched_spec.interval
-    short = _short(name)
-    monitor = None
-    if short == "ReduceLROnPlateau":
-        if explicit and interval == "step":
-            message = "ReduceLROnPlateau steps on a validation metric, once per epoch; remove it"
-            raise where.error((*path, "interval"), message)
-        monitor = keywords.pop("monitor", "val_loss")
-        if "mode" not in keywords:
-            keywords["mode"] = infer_mode(monitor) or "min"
-        interval = "epoch"
-    elif short == "OneCycleLR" and not explicit:
-        interval = "step"
-    elif "monitor" in keywords:
-        raise where.error((*path, "monitor"), f"only ReduceLROnPlateau takes monitor:, not {short}")
-    steps = steps_per_epoch * epochs if interval == "step" else epochs
-    if interval == "step" and max_steps is not None:
-        steps = min(steps, max_steps)
-    if short == "OneCycleLR" and not {"total_steps", "epochs", "steps_per_epoch"} & set(keywords):
-        keywords["total_steps"] = max(1, steps)
-    if short == "CosineAnnealingLR" and "T_max" not in keywords:
-        keywords["T_max"] = max(1, steps)
-    keywords = {k: tuple(v) if isinstance(v, list) else v for k, v in keywords.items()}
-    scheduler = _construct(cls, short, [optimizer], keywords, path, where, None, skip=1)
-    total = getattr(scheduler, "total_steps", None)
-    if short == "OneCycleLR" and isinstance(total, int) and total < steps:
-        message = (
-            f"OneCycleLR's schedule ends after {total} steps but the run takes {steps} "
-            f"{'steps' if interval == 'step' else 'epochs'}; leave out total_steps (nnrun sets "
-            "it to the run's length) or make it larger"
-        )
-        raise where.error(path, message)
-    return Schedule(scheduler, interval, monitor)
-
-
-# --- shared helpers -------------------------------------------------------------------------------
-
-
-def _construct(cls, label, positional, keywords, path, where, line, *, arg_path=None, skip=0):
-    """``cls(*positional, **keywords)``; a problem with keyword ``k`` becomes a ConfigError at
-    ``arg_path.k`` (default ``path.k``), any other at ``path``.
-
-    The first ``skip`` positional arguments are supplied by nnrun (an optimizer's parameters).
-    """
-    arg_path = path if arg_path is None else arg_path
-    params = _parameters(cls)
-    if params is not None:
-        names = list(params)
-        variadic = any(p.kind == p.VAR_KEYWORD for p in _signature(cls).parameters.values())
-        for key in keywords:
-            if key in names[:skip]:
-                raise where.error((*arg_path, key), f"{key} is supplied by nnrun; remove it", line)
-            if key not in params and not variadic:
-                shown = ", ".join(names[skip:]) or "none"
-                message = (
-                    f"{label} has no argument {key!r}{_suggest(key, names[skip:])}; "
-                    f"its arguments: {shown}"
-                )
-                raise where.error((*arg_path, key), message, line)
-        has_varargs = any(p.kind == p.VAR_POSITIONAL for p in _signature(cls).parameters.values())
-        if len(positional) > len(names) and not has_varargs:
-            message = (
-                f"{label} takes at most {len(names) - skip} arguments "
-                f"({', '.join(names[skip:])}), got {len(positional) - skip}"
-            )
-            raise where.error(path, message, line)
-        by_position = names[: len(positional)]
-        for key in keywords:
-            if key in by_position:
-                message = f"{label} got {key} both by position and as {key}:; give it once"
-                raise where.error((*arg_path, key), message, line)
-        missing = [
-            n
-            for n in names[len(positional) :]
-            if params[n].default is inspect.Parameter.empty and n not in keywords
-        ]
-        if missing:
-            listed = ", ".join(missing)
-            raise where.error(path, f"{label} needs argument(s) {listed}; add them", line)
-        # plainly annotated arguments (label_smoothing: float) are checked here: many classes
-        # only use them later, in the middle of a training step
-        given = {**dict(zip(names, positional)), **keywords}
-        for key, value in given.items():
-            if key in names[:skip]:
-                continue
-            problem = _type_problem(params[key].annotation, value)
-            if problem is not None:
-                where_path = (*arg_path, key) if key in keywords else path
-                raise where.error(where_path, f"{label}: {key} {problem}", line)
-    try:
-        return cls(*positional, **keywords)
-    except Exception as e:  # noqa: BLE001 - the constructor's own checks, custom ones included
-        text = _exception_text(e)
-        key = _argument_in(text, keywords)
-        raise where.error((*arg_path, key) if key else path, f"{label}: {text}", line) from None
-
-
-_SIMPLE_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
-
-
-def _type_problem(annotation, value) -> str | None:
-    """Why ``value`` does not fit a plain annotation (``float``, ``int | None``, ...); None when
-    it fits or the annotation is anything else (then the class judges)."""
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    kinds = [part.strip() for part in str(text).split("|")]
-    if not kinds or not all(k in _SIMPLE_TYPES or k == "None" for k in kinds):
-        return None
-    if value is None:
-        return None if "None" in kinds else f"must be {' or '.join(kinds)}, got None"
-    fits = [
-        kind
-        for kind in kinds
-        if kind != "None"
-        and isinstance(value, _SIMPLE_TYPES[kind])
-        and (kind == "bool" or not isinstance(value, bool))
-    ]
-    if fits:
-        return None
-    return f"must be {' or '.join(kinds)}, got {value!r}"
-
-
-# PyTorch's words in "Invalid learning rate: -1" and the like -> the argument's name.
-_MESSAGE_WORDS = {"learning rate": "lr", "epsilon": "eps", "beta": "betas", "momentum": "momentum"}
-
-
-def _argument_in(text: str, keywords: Mapping[str, Any]) -> str | None:
-    """The keyword argument an error message is about, if it names one."""
-    lowered = text.lower()
-    for key in sorted(keywords, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(key.lower())}\b", lowered):
-            return key
-    for words, key in _MESSAGE_WORDS.items():
-        if words in lowered and key in keywords:
-            return key
-    return None
-
-
-def _import(target: str, path: tuple, where: _Where, line, *, kind: str):
-    """The object at ``module.path:Name``, importing the module (this runs its code)."""
-    module_name, _, attribute = target.partition(":")
-    added = where.folder is not None and str(where.folder) not in sys.path
-    if added:
-        sys.path.append(str(where.folder))
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        searched = f" or in {where.folder}" if where.folder else ""
-        message = (
-            f"cannot import {module_name!r} for the custom {kind} {target!r}: {e}; "
-            f"install it or put it on PYTHONPATH{searched}"
-        )
-        raise where.error(path, message, line) from None
-    except Exception as e:  # noqa: BLE001 - the module's own code failed
-        message = f"importing {module_name!r} failed: {_exception_text(e)}"
-        raise where.error(path, message, line) from None
-    finally:
-        if added:
-            sys.path.remove(str(where.folder))
-    obj: Any = module
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            public = [n for n in dir(obj) if not n.startswith("_")]
-            message = f"{module_name!r} has no {attribute!r}{_suggest(part, public)}"
-            raise where.error(path, message, line)
-        obj = getattr(obj, part)
-    # Only classes of the right kind are ever called: an import path can name code to import,
-    # not any function to run with the config's arguments (`os:system`, `builtins:exec`).
-    if kind in ("layer", "model", "loss") and not _is_layer_class(obj):
-        message = f"{target!r} is not an nr.nn.Module subclass (a custom {kind} must be one)"
-        raise where.error(path, message, line)
-    if kind == "optimizer" and not (isinstance(obj, type) and issubclass(obj, nr.optim.Optimizer)):
-        message = (
-            f"{target!r} is not an nr.optim.Optimizer subclass (a custom optimizer must be one)"
-        )
-        raise where.error(path, message, line)
-    if kind == "scheduler" and not (
-        isinstance(obj, type)
-        and not issubclass(obj, nr.optim.Optimizer)
-        and all(callable(getattr(obj, m, None)) for m in ("step", "state_dict", "load_state_dict"))
-    ):
-        message = (
-            f"{target!r} is not a learning-rate scheduler class (one with step, state_dict and "
-            "load_state_dict, like those in nr.optim.lr_scheduler)"
-        )
-        raise where.error(path, message, line)
-    return obj
-
-
-def _named_class(name, namespace, choices, path, where, kind):
-    if ":" in name:
-        return _import(name, path, where, None, kind=kind)
-    if name not in choices:
-        hint = _suggest(name, choices) or f"; {kind}s: {', '.join(sorted(choices))}"
-        raise where.error(path, f"unknown {kind} {name!r}{hint}")
-    return getattr(namespace, name)
-
-
-def _optimizer_names() -> list[str]:
-    base = nr.optim.Optimizer
-    return [
-        n
-        for n in dir(nr.optim)
-        if isinstance(getattr(nr.optim, n), type)
-        and issubclass(getattr(nr.optim, n), base)
-        and getattr(nr.optim, n) is not base
-    ]
-
-
-def _scheduler_names() -> list[str]:
-    module = nr.optim.lr_scheduler
-    names = []
-    for n in dir(module):
-        cls = getattr(module, n)
-        if n.startswith("_") or not isinstance(cls, type) or n in ("LRScheduler", "Optimizer"):
-            continue
-        if issubclass(cls, nr.optim.Optimizer) or not hasattr(cls, "step"):
-            continue
-        if hasattr(cls, "state_dict"):
-            names.append(n)
-    return names
-
-
 def _layer_names() -> list[str]:
     skip = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
     return [
@@ -618,57 +272,11 @@ def _unknown_layer_message(name: str) -> str:
     )
 
 
-def _nn(name: str):
-    return getattr(nr.nn, name, None)
-
-
-def _is_layer_class(obj) -> bool:
-    return isinstance(obj, type) and issubclass(obj, nr.nn.Module)
-
-
-def _signature(cls) -> inspect.Signature:
-    return inspect.signature(cls)
-
-
-def _parameters(cls) -> dict[str, inspect.Parameter] | None:
-    """The named constructor parameters, or None when they cannot be read or are all variadic."""
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    named = {n: p for n, p in signature.parameters.items() if p.kind in kinds}
-    return named or None
-
-
 def _count(module) -> tuple[int, int]:
     params = list(module.parameters())
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def _tensor(values, path, where):
-    try:
-        return nr.tensor(values, dtype=nr.float32)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise where.error(path, f"expected a list of numbers: {_exception_text(e)}") from None
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    """``" (did you mean 'ReLU'?)"`` for the closest choice (ignoring case), else ``""``."""
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
-
-
-def _short(name: str) -> str:
-    return name.rpartition(":")[2].rpartition(".")[2]
-
-
 def _shape(shape, batch: int) -> str:
     dims = (batch, *tuple(shape)[1:])
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-def _exception_text(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
