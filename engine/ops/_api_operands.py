@@ -17,7 +17,7 @@ def _T():
 
 def _as_tensor_like(x, ref):
     """Wrap a non-tensor operand (list, array) as a tensor on ``ref``'s device."""
-    from ..tensor import tensor
+    from ..creation import tensor
 
     return tensor(x, device=ref.device)
 

@@ -317,3 +317,15 @@ def test_unflatten_error_matches_pytorch():
     with pytest.raises(RuntimeError, match=r"Provided sizes \[2, 3\] don't multiply up to the "
                                            r"size of dim 1 \(5\)"):
         nr.zeros(2, 5).unflatten(1, (2, 3))
+
+
+def test_list_and_array_operands_become_tensors_on_the_operand_device():
+    """nnrun accepts lists beside a tensor (PyTorch raises TypeError); NumPy arrays as PyTorch's
+    operators do. This once failed with an ImportError."""
+    t = nr.tensor([1.0, 2.0])
+    assert (t + [1, 2]).tolist() == [2.0, 4.0]
+    assert ([1, 2] + t).tolist() == [2.0, 4.0]
+    assert ([[1.0, 0.0], [0.0, 1.0]] @ t).tolist() == [1.0, 2.0]
+    assert (t + np.array([1.0, 2.0], np.float32)).tolist() == [2.0, 4.0]
+    t[:] = [3.0, 4.0]
+    assert t.tolist() == [3.0, 4.0]

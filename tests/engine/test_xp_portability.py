@@ -54,6 +54,7 @@ CUPY_NAMES = _names(
     isnan isinf isfinite logical_and logical_or logical_not logical_xor equal not_equal less
     less_equal greater greater_equal allclose isclose array_equal
     matmul dot einsum outer inner tensordot vdot
+    bitwise_and
     float16 float32 float64 int8 int16 int32 int64 uint8 bool_ dtype iinfo finfo
     inf nan pi e newaxis ndarray
     """
@@ -107,6 +108,13 @@ HOST_NUMPY = {
         {"ndarray", "integer", "generic", "arange", "full", "longdouble", "where", "eye", "array"},
     ),
     "engine/ops/api.py": ("broadcasting of shape tuples", {"broadcast_shapes"}),
+    "engine/ops/elementwise.py": (
+        (
+            "the CPU ReLU's blocked path (only when xp is backend.np): a cached zero block and "
+            "maximum into slices of a new array"
+        ),
+        {"zeros", "empty_like", "maximum"},
+    ),
     "engine/tensor.py": ("a NumPy scalar (CPU only) becomes a 0-d array", {"array"}),
     "engine/random.py": ("the CPU generator's state bytes as a uint8 tensor", {"frombuffer"}),
     "engine/nn/_pool.py": (
