@@ -7,37 +7,19 @@ forward pass instead of being recomputed.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-
-from .. import backend
 from ..autograd import Function
 from ..backend import to_numpy, xp_of
+from ..ops.elementwise import sign_array
+from ..ops.reduce import mean_array, quiet
 
-
-def quiet(method):
-    """Silence NumPy's divide/invalid warnings: PyTorch returns nan/inf here without a word
-    (an all-ignored mean is 0/0, BCE of a 0 or 1 probability takes log(0)). CuPy never warns,
-    and whatever ``errstate`` it may have is not NumPy's, so only NumPy's is entered."""
-
-    @functools.wraps(method)
-    def wrapper(self, first, *args, **kwargs):
-        xp = xp_of(first)
-        ctx = (
-            xp.errstate(divide="ignore", invalid="ignore")
-            if xp is backend.np
-            else contextlib.nullcontext()
-        )
-        with ctx:
-            return method(self, first, *args, **kwargs)
-
-    return wrapper
+# Every forward and backward here is @quiet: PyTorch returns inf/nan without a word where NumPy
+# warns (an all-ignored mean is 0/0, BCE of a 0 or 1 probability takes log(0), inf - inf).
 
 
 def reduce_loss(loss, reduction):
     xp = xp_of(loss)
     if reduction == "mean":
-        return xp.asarray(loss.mean())
+        return xp.asarray(mean_array(loss))
     if reduction == "sum":
         return xp.asarray(loss.sum())
     return loss
@@ -77,16 +59,16 @@ def check_targets(t, valid, n_classes):
 
 
 def _softmax_rows(x2):
-    """Row softmax and log-sum-exp of an (M, C) array, with the max shift."""
+    """Row softmax of an (M, C) array, its row maxima ``m`` and ``log_s``, the log of the
+    shifted sum: log-softmax is ``(x - m) - log_s``, PyTorch's arithmetic (``x - (m + log_s)``
+    loses ``log_s`` next to a huge ``m``)."""
     xp = xp_of(x2)
     m = x2.max(axis=1, keepdims=True)
     p = x2 - m
     xp.exp(p, out=p)
     s = p.sum(axis=1, keepdims=True)
     p /= s
-    lse = xp.log(s)
-    lse += m
-    return p, lse[:, 0]
+    return p, m[:, 0], xp.log(s[:, 0])
 
 
 class CrossEntropy(Function):
@@ -118,19 +100,21 @@ class CrossEntropy(Function):
         valid = t != ignore_index
         check_targets(t, valid, c)
         ts = xp.where(valid, t, 0)
-        p, lse = _softmax_rows(x2)
+        p, mx, log_s = _softmax_rows(x2)
         rows = xp.arange(m)
         q_t = valid.astype(x.dtype)
         if weight is not None:
             q_t *= weight[ts]
         eps = label_smoothing
-        loss = (x2[rows, ts] - lse) * q_t
+        loss = (x2[rows, ts] - mx - log_s) * q_t
         loss *= -(1 - eps)
         if eps:
             wsum = weight.sum() if weight is not None else c  # a 0-d array: no host sync
-            wlogp = (x2 @ weight if weight is not None else x2.sum(axis=1)) - lse * wsum
-            loss -= (eps / c) * wlogp * valid
+            logp = x2 - mx[:, None]
+            logp -= log_s[:, None]
+            loss -= (eps / c) * (logp @ weight if weight is not None else logp.sum(axis=1))
             self.wsum = wsum
+        loss = xp.where(valid, loss, xp.zeros((), loss.dtype))  # an ignored row is 0, even at inf
         self.total = q_t.sum() if reduction == "mean" else None
         self.p, self.q_t, self.ts, self.valid, self.weight = p, q_t, ts, valid, weight
         self.eps, self.reduction, self.x_shape = eps, reduction, x.shape
@@ -145,10 +129,11 @@ class CrossEntropy(Function):
         no smoothing, a reduced loss (the per-sample mask, weights and their sum drop out)."""
         xp = xp_of(x2)
         m = x2.shape[0]
-        p, lse = _softmax_rows(x2)
+        p, mx, log_s = _softmax_rows(x2)
         rows = xp.arange(m)
         loss = x2[rows, t]
-        loss -= lse
+        loss -= mx
+        loss -= log_s
         self.fast, self.p, self.ts, self.rows, self.reduction = True, p, t, rows, reduction
         self.total = x2.dtype.type(m) if reduction == "mean" else None
         total = -loss.sum()
@@ -163,7 +148,7 @@ class CrossEntropy(Function):
             return gx, None, None
         m, c = self.p.shape
         coef = g / self.total if self.reduction == "mean" else g.reshape(-1)
-        coef = coef * self.valid if self.eps else coef
+        coef = xp_of(g).where(self.valid, coef, xp_of(g).zeros((), g.dtype))  # ignored rows: 0
         s = (1 - self.eps) * self.q_t
         if self.eps:
             s = s + (self.eps / c) * self.wsum * self.valid
@@ -180,14 +165,16 @@ class CrossEntropyProbs(Function):
     """Cross-entropy with class-probability targets of the input's shape; ``mean`` divides by
     the number of samples."""
 
+    @quiet
     def forward(self, x, target, weight, *, label_smoothing, reduction):
         x2, t2 = classes_last(x), classes_last(target)
         c = x2.shape[1]
-        p, lse = _softmax_rows(x2)
+        p, mx, log_s = _softmax_rows(x2)
         if label_smoothing:
             t2 = t2 * (1 - label_smoothing) + label_smoothing / c
         a = t2 * weight if weight is not None else t2
-        logp = x2 - lse[:, None]
+        logp = x2 - mx[:, None]
+        logp -= log_s[:, None]
         loss = -(a * logp).sum(axis=1)
         self.p, self.a, self.logp, self.weight = p, a, logp, weight
         self.eps, self.reduction, self.x_shape = label_smoothing, reduction, x.shape
@@ -196,6 +183,7 @@ class CrossEntropyProbs(Function):
             return loss.reshape(x.shape[:1] + x.shape[2:]) if x.ndim > 1 else loss.reshape(())
         return reduce_loss(loss, reduction)
 
+    @quiet
     def backward(self, g):
         nx, nt, _ = self.needs_input_grad
         coef = _grad_scale(g, self.reduction, self.n).reshape(-1, 1)
@@ -225,8 +213,10 @@ class NLLLoss(Function):
         w = valid.astype(x.dtype)
         if weight is not None:
             w *= weight[ts]
-        loss = -x2[xp.arange(m), ts] * w
+        zero = xp.zeros((), x.dtype)
+        loss = xp.where(valid, -x2[xp.arange(m), ts] * w, zero)  # an ignored row is 0, even at inf
         self.w, self.ts, self.reduction, self.x_shape, self.m = w, ts, reduction, x.shape, (m, c)
+        self.valid = valid
         if reduction == "mean":
             self.total = w.sum()
             return xp.asarray(loss.sum() / self.total)
@@ -240,13 +230,14 @@ class NLLLoss(Function):
         m, c = self.m
         coef = g / self.total if self.reduction == "mean" else g.reshape(-1)
         gx = xp.zeros((m, c), dtype=g.dtype)
-        gx[xp.arange(m), self.ts] = -coef * self.w
+        gx[xp.arange(m), self.ts] = xp.where(self.valid, -coef * self.w, xp.zeros((), g.dtype))
         return classes_back(gx, self.x_shape), None, None
 
 
 class PointwiseLoss(Function):
     """``mse``, ``l1``, ``huber`` (delta) and ``smooth_l1`` (beta) of ``x - t``, reduced."""
 
+    @quiet
     def forward(self, x, t, *, kind, param, reduction):
         xp = xp_of(x)
         d = x - t
@@ -264,12 +255,13 @@ class PointwiseLoss(Function):
             loss = loss.astype(d.dtype, copy=False)
         return reduce_loss(loss, reduction)
 
+    @quiet
     def backward(self, g):
         xp, d, param = xp_of(g), self.d, self.param
         if self.kind == "mse":
             dd = 2 * d
         elif self.kind == "l1":
-            dd = xp.sign(d)
+            dd = sign_array(d)  # PyTorch's sign: 0 at NaN (inf - inf)
         elif self.kind == "huber":
             dd = xp.clip(d, -param, param)
         else:
@@ -310,6 +302,7 @@ class BinaryCrossEntropy(Function):
 class BinaryCrossEntropyWithLogits(Function):
     """``w ((1-t) x + (1 + (pw-1) t) softplus(-x))``: stable for any logit ``x``."""
 
+    @quiet
     def forward(self, x, t, weight, pos_weight, *, reduction):
         xp = xp_of(x)
         sp = xp.log1p(xp.exp(-xp.abs(x)))
@@ -318,20 +311,24 @@ class BinaryCrossEntropyWithLogits(Function):
         loss = (1 - t) * x + (sp if lw is None else lw * sp)
         if weight is not None:
             loss = loss * weight
-        self.x, self.t, self.sp, self.lw, self.pos_weight = x, t, sp, lw, pos_weight
+        self.x, self.t, self.sp, self.pos_weight = x, t, sp, pos_weight
         self.weight, self.reduction, self.n = weight, reduction, loss.size
         return reduce_loss(loss, reduction)
 
+    @quiet
     def backward(self, g):
-        xp, x, t = xp_of(g), self.x, self.t
+        xp, x, t, pw = xp_of(g), self.x, self.t, self.pos_weight
         nx, nt = self.needs_input_grad[:2]
-        scale = _grad_scale(g, self.reduction, self.n)
-        if self.weight is not None:
-            scale = scale * self.weight
         gx = gt = None
-        if nx:
-            sig_neg = xp.exp(-(self.sp + x))  # sigmoid(-x), from softplus(x) = softplus(-x) + x
-            gx = scale * ((1 - t) - (sig_neg if self.lw is None else self.lw * sig_neg))
+        if nx:  # PyTorch's arithmetic: sigmoid(x) - t, exact at x = +-inf
+            sig = 1 / (1 + xp.exp(-x))
+            gx = self._scale(sig - t if pw is None else (pw * t + 1 - t) * sig - pw * t, g)
         if nt:
-            gt = scale * (-x if self.pos_weight is None else (self.pos_weight - 1) * self.sp - x)
+            gt = self._scale(-x if pw is None else (pw - 1) * self.sp - x, g)
         return gx, gt, None, None
+
+    def _scale(self, grad, g):
+        if self.weight is not None:
+            grad = grad * self.weight
+        grad = grad * g
+        return grad / self.n if self.reduction == "mean" else grad

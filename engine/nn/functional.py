@@ -8,6 +8,7 @@ import warnings
 
 from .. import backend
 from ..ops import api
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from . import _activations as A
 from . import _functions as _F
@@ -246,6 +247,7 @@ def embedding(
     )
 
 
+@quiet  # an infinite row scales by 0: nan, silently, as PyTorch's embedding_renorm_
 def _renorm_rows(weight, index, max_norm, norm_type):
     """Rescale, in place, the looked-up rows whose norm exceeds ``max_norm``."""
     xp = backend.xp_of(weight._data)

@@ -8,30 +8,65 @@ import itertools
 from .. import backend
 from ..autograd import Function
 from ..backend import xp_of
-from .reduce import _quiet
+from .reduce import quiet
 
 
 def _cast(out, dtype):
     return out if dtype is None or out.dtype == dtype else out.astype(dtype)
 
 
+@quiet
+def _scaled(g, alpha):
+    return g * alpha
+
+
+def _zero(g):
+    return xp_of(g).zeros((), g.dtype)
+
+
+def _sgn(a):
+    """PyTorch's ``sign``: 0 for NaN (NumPy gives NaN)."""
+    xp = xp_of(a)
+    s = xp.sign(a)
+    return xp.where(xp.isnan(s), _zero(s), s) if s.dtype.kind == "f" else s
+
+
+def _power(a, b):
+    """``a ** b`` with PyTorch's own arithmetic for a float tensor to the scalar powers 3, -0.5
+    and -2 (``x*x*x``, ``1/sqrt(x)``, ``1/(x*x)``: NumPy's ``pow`` differs in the last bit)."""
+    if (
+        isinstance(b, (int, float))
+        and getattr(a, "dtype", None) is not None
+        and a.dtype.kind == "f"
+    ):
+        if b == 3:
+            return a * a * a
+        if b == -0.5:
+            return 1 / xp_of(a).sqrt(a)
+        if b == -2:
+            return 1 / (a * a)
+    return a**b
+
+
 # ----------------------------------------------------------------------------------------- binary
 class Add(Function):
+    @quiet
     def forward(self, a, b, dtype=None, alpha=1):
         self.alpha = alpha
         return _cast(a + b if alpha == 1 else a + b * alpha, dtype)
 
     def backward(self, g):
-        return g, (g if self.alpha == 1 else g * self.alpha)
+        return g, (g if self.alpha == 1 else _scaled(g, self.alpha))
 
 
 class Sub(Function):
+    @quiet
     def forward(self, a, b, dtype=None, alpha=1):
         self.alpha = alpha
         return _cast(a - b if alpha == 1 else a - b * alpha, dtype)
 
     def backward(self, g):
-        return g, (-g if self.alpha == 1 else g * -self.alpha)
+        return g, (-g if self.alpha == 1 else _scaled(g, -self.alpha))
 
 
 class Rsub(Sub):
@@ -41,24 +76,28 @@ class Rsub(Sub):
 
 
 class Mul(Function):
+    @quiet
     def forward(self, a, b, dtype=None):
         self.a, self.b = a, b
         return _cast(a * b, dtype)
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad[:2]
         return (g * self.b if na else None), (g * self.a if nb else None)
 
 
 class Div(Function):
+    @quiet
     def forward(self, a, b, dtype=None):
         self.a, self.b = a, b
         return _cast(a / b, dtype)
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad[:2]
         ga = g / self.b if na else None
-        gb = -g * self.a / (self.b * self.b) if nb else None
+        gb = -g * (self.a / self.b / self.b) if nb else None  # PyTorch's order: no b*b overflow
         return ga, gb
 
 
@@ -73,21 +112,27 @@ class Pow(Function):
             else "PowBackward1"
         )
 
+    @quiet
     def forward(self, a, b, dtype=None):
-        out = _cast(a**b, dtype)
+        out = _cast(_power(a, b), dtype)
         self.a, self.b, self.out = a, b, out
         return out
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad[:2]
         a, b = self.a, self.b
+        xp = xp_of(g)
         ga = gb = None
-        if na:
-            ga = g * b * a ** (b - 1) if not (isinstance(b, (int, float)) and b == 2) else g * 2 * a
+        if na:  # as PyTorch: grad * (b * a ** (b - 1)), and 0 where the exponent is 0
+            if not isinstance(b, (int, float)):
+                ga = xp.where(b == 0, _zero(g), g * (b * a ** (b - 1)))
+            elif b == 0:
+                ga = xp.zeros_like(g)
+            else:
+                ga = g * (2 * a) if b == 2 else g * (b * _power(a, b - 1))
         if nb:  # as PyTorch: 0 where the base is 0 and the exponent >= 0, else out * log(a)
-            xp = xp_of(g)
-            with _quiet(xp):
-                gb = g * self.out * xp.log(a)
+            gb = g * self.out * xp.log(a)
             gb = xp.where((a == 0) & (b >= 0), 0, gb).astype(g.dtype, copy=False)
         return ga, gb
 
@@ -98,12 +143,9 @@ class Maximum(Function):
         self.a, self.b = a, b
         return _cast(xp.maximum(a, b), dtype)
 
+    @quiet
     def backward(self, g):
-        # ties share the gradient equally, as in PyTorch
-        a, b = self.a, self.b
-        w = (a > b) + (a == b) * 0.5
-        w = w.astype(g.dtype, copy=False) if hasattr(w, "astype") else w
-        return g * w, g * (1 - w)
+        return _minmax_grads(g, self.a, self.b)
 
 
 class Minimum(Function):
@@ -112,11 +154,19 @@ class Minimum(Function):
         self.a, self.b = a, b
         return _cast(xp.minimum(a, b), dtype)
 
+    @quiet
     def backward(self, g):
-        a, b = self.a, self.b
-        w = (a < b) + (a == b) * 0.5
-        w = w.astype(g.dtype, copy=False) if hasattr(w, "astype") else w
-        return g * w, g * (1 - w)
+        return _minmax_grads(g, self.b, self.a)
+
+
+def _minmax_grads(g, hi, lo):
+    """The gradients ``(for hi, for lo)`` of ``maximum(hi, lo)``; ``minimum(a, b)`` passes
+    ``(b, a)``. As PyTorch's: ties share ``g / 2``, the losing side gets exactly 0, and where a
+    NaN makes both comparisons false both sides get ``g``."""
+    xp = xp_of(g)
+    zero = _zero(g)
+    tie = xp.where(hi == lo, g / 2, g)
+    return xp.where(hi < lo, zero, tie), xp.where(hi > lo, zero, tie)
 
 
 class Where(Function):
@@ -149,43 +199,53 @@ class Abs(Function):
         self.a = a
         return xp_of(a).abs(a)
 
+    @quiet
     def backward(self, g):
-        return g * xp_of(g).sign(self.a)
+        return g * _sgn(self.a)
 
 
 class Sqrt(Function):
+    @quiet
     def forward(self, a):
         self.out = xp_of(a).sqrt(a)
         return self.out
 
+    @quiet
     def backward(self, g):
         return g / (2 * self.out)
 
 
 class Rsqrt(Function):
+    @quiet
     def forward(self, a):
         xp = xp_of(a)
         self.out = 1 / xp.sqrt(a)
         return self.out.astype(a.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
-        return g * -0.5 * self.out**3
+        out = self.out
+        return -0.5 * g * (out * out * out)  # PyTorch's arithmetic
 
 
 class Exp(Function):
+    @quiet
     def forward(self, a):
         self.out = xp_of(a).exp(a)
         return self.out
 
+    @quiet
     def backward(self, g):
         return g * self.out
 
 
 class Log(Function):
+    @quiet
     def forward(self, a):
         self.a = a
         return xp_of(a).log(a)
 
+    @quiet
     def backward(self, g):
         return g / self.a
 
@@ -193,28 +253,34 @@ class Log(Function):
 class Log1p(Function):
     grad_name = "Log1PBackward0"
 
+    @quiet
     def forward(self, a):
         self.a = a
         return xp_of(a).log1p(a)
 
+    @quiet
     def backward(self, g):
         return g / (1 + self.a)
 
 
 class Sin(Function):
+    @quiet
     def forward(self, a):
         self.a = a
         return xp_of(a).sin(a)
 
+    @quiet
     def backward(self, g):
         return g * xp_of(g).cos(self.a)
 
 
 class Cos(Function):
+    @quiet
     def forward(self, a):
         self.a = a
         return xp_of(a).cos(a)
 
+    @quiet
     def backward(self, g):
         return -g * xp_of(g).sin(self.a)
 
@@ -224,6 +290,7 @@ class Tanh(Function):
         self.out = xp_of(a).tanh(a)
         return self.out
 
+    @quiet
     def backward(self, g):
         return g * (1 - self.out * self.out)
 
@@ -236,8 +303,9 @@ class Sigmoid(Function):
         self.out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
         return self.out
 
+    @quiet
     def backward(self, g):
-        return g * self.out * (1 - self.out)
+        return g * (1 - self.out) * self.out  # PyTorch's order
 
 
 # ReLU on the CPU: NumPy's ``maximum(a, 0)`` against a scalar runs a slow loop (1.1 ms for W3's
@@ -329,7 +397,7 @@ class Clamp(Function):
             mask = self.a >= self.min
         if self.max is not None:
             mask = mask & (self.a <= self.max)
-        return g * mask
+        return xp_of(g).where(mask, g, _zero(g))  # exactly 0 outside, even for an infinite g
 
 
 class Cast(Function):
@@ -337,6 +405,7 @@ class Cast(Function):
 
     grad_name = "ToCopyBackward0"
 
+    @quiet  # overflow to float16 inf, NaN to an integer: silent in PyTorch
     def forward(self, a, dtype):
         return a.astype(dtype)
 
@@ -368,22 +437,25 @@ class Trunc(_Stepwise):
 
 
 class Round(_Stepwise):
+    @quiet  # decimals scale by 10**decimals, which may overflow
     def forward(self, a, decimals=0):
         return xp_of(a).round(a, decimals)  # half to even, as PyTorch
 
 
 class Sign(_Stepwise):
     def forward(self, a):
-        return xp_of(a).sign(a)
+        return _sgn(a)
 
 
 class Remainder(Function):
     """``a % b`` with the sign of ``b`` (Python's and PyTorch's convention)."""
 
+    @quiet
     def forward(self, a, b, dtype=None):
         self.a, self.b = a, b
         return _cast(xp_of(a).remainder(a, b), dtype)
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad[:2]
         gb = -g * xp_of(g).floor_divide(self.a, self.b) if nb else None
@@ -395,12 +467,12 @@ class DivRounding(Function):
 
     grad_name = "DivBackward2"
 
+    @quiet
     def forward(self, a, b, dtype=None, rounding_mode="floor"):
         xp = xp_of(a)
-        with _quiet(xp):
-            if rounding_mode == "floor":
-                return _cast(xp.floor_divide(a, b), dtype)
-            return _cast(xp.trunc(xp.true_divide(a, b)), dtype)
+        if rounding_mode == "floor":
+            return _cast(xp.floor_divide(a, b), dtype)
+        return _cast(xp.trunc(xp.true_divide(a, b)), dtype)
 
     def backward(self, g):
         zero = xp_of(g).zeros_like(g)
@@ -416,7 +488,7 @@ def remainder(a, b):
 
 
 def sign_array(a):
-    return xp_of(a).sign(a)
+    return _sgn(a)
 
 
 def round_array(a, decimals=0):

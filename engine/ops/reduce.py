@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 from .. import backend
 from ..autograd import Function
 from ..backend import xp_of
+
+
+def _numpy_ignore_all():
+    xp = backend.get_xp(backend.CPU)  # NumPy's own state: CuPy never warns
+    return xp.errstate(all="ignore")
+
+
+_IGNORE_ALL = _numpy_ignore_all()
+
+
+def quiet(method):
+    """Run an op's ``forward`` or ``backward`` with NumPy's floating-point warnings off.
+
+    PyTorch returns inf/nan silently (``log(0)``, ``0/0``, ``exp(1000)``, ``inf - inf``, a float16
+    overflow); NumPy would print ``RuntimeWarning: divide by zero ...``. Only the decorated body is
+    silenced: the user's own NumPy code keeps its error state. Put it on the methods that can meet
+    inf/nan, no others: it costs 0.6-1 us a call (NumPy's ``errstate`` in its decorator form, a
+    context variable set and reset, safe across threads), 15-20% of a small op. Threads started
+    by the body (``backend.run_split``) do not inherit the state.
+    """
+    return _IGNORE_ALL(method)
+
+
+def mean_array(a, axis=None, keepdims=False):
+    """``a.mean(...)``, with PyTorch's silent nan for an empty reduction (NumPy warns "Mean of
+    empty slice"); the caller silences the 0/0 with :func:`quiet`."""
+    if a.size:
+        return a.mean(axis=axis, keepdims=keepdims)
+    return a.sum(axis=axis, keepdims=keepdims) / a.dtype.type(0)
 
 
 def norm_dims(dim, ndim: int):
@@ -52,6 +85,7 @@ def _dim_name(base):
 class Sum(Function):
     name = _dim_name("Sum")
 
+    @quiet
     def forward(self, a, axes=None, keepdim=False, dtype=None):
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         return a.sum(axis=axes, keepdims=keepdim, dtype=dtype)
@@ -63,9 +97,10 @@ class Sum(Function):
 class Mean(Function):
     name = _dim_name("Mean")
 
+    @quiet
     def forward(self, a, axes=None, keepdim=False):
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        out = a.mean(axis=axes, keepdims=keepdim)
+        out = mean_array(a, axes, keepdim)
         self.n = a.size // max(out.size, 1) if a.size else 0
         return out.astype(a.dtype, copy=False)
 
@@ -74,17 +109,24 @@ class Mean(Function):
 
 
 class Var(Function):
+    @quiet
     def forward(self, a, axes=None, keepdim=False, correction=1):
         xp = xp_of(a)
-        mean = a.mean(axis=axes, keepdims=True)
+        mean = mean_array(a, axes, keepdims=True)
         self.centered = a - mean
         n = a.size // max(mean.size, 1)
         self.denom = max(n - correction, 0)
+        if n - correction <= 0:  # PyTorch's warning (its nan/inf results are silent)
+            _warn_at_caller(
+                f"{type(self).__name__.lower()}(): degrees of freedom is <= 0. Correction should "
+                "be strictly less than the reduction factor (input numel divided by output "
+                "numel)."
+            )
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
         sq = (self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
-        with _quiet(xp):
-            return (sq / self.denom if self.denom else sq * xp.nan).astype(a.dtype, copy=False)
+        return (sq / self.denom if self.denom else sq * xp.nan).astype(a.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
         return (
@@ -95,26 +137,43 @@ class Var(Function):
 class Std(Var):
     """``sqrt(var)`` as one node (PyTorch's StdBackward0)."""
 
+    @quiet
     def forward(self, a, axes=None, keepdim=False, correction=1):
-        xp = xp_of(a)
-        with _quiet(xp):
-            self.out = xp.sqrt(Var.forward(self, a, axes, keepdim, correction))
+        self.out = xp_of(a).sqrt(Var.forward(self, a, axes, keepdim, correction))
         return self.out
 
+    @quiet
     def backward(self, g):
-        with _quiet(xp_of(g)):
-            return Var.backward(self, g / (2 * self.out))
+        xp = xp_of(g)
+        # as PyTorch: no gradient where the deviation is 0 (not 0 * inf = nan)
+        gv = xp.where(self.out == 0, xp.zeros((), g.dtype), g / (2 * self.out))
+        return Var.backward(self, gv)
+
+
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _warn_at_caller(message):
+    """A UserWarning located at the first frame outside the engine (and NumPy's errstate
+    wrapper), as PyTorch's warnings name the Python line that called the op."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_ENGINE_DIR)
+        or frame.f_code.co_filename.endswith("_ufunc_config.py")
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 class _quiet:
-    """Silence NumPy's divide/invalid warnings where PyTorch returns nan/inf silently."""
+    """``with _quiet(xp):`` the context form of :func:`quiet`, for code outside a Function."""
 
     def __init__(self, xp):
         self.xp = xp
 
     def __enter__(self):
         if self.xp is backend.np:  # CuPy never warns
-            self.state = self.xp.errstate(divide="ignore", invalid="ignore")
+            self.state = self.xp.errstate(all="ignore")
             self.state.__enter__()
 
     def __exit__(self, *exc):
@@ -139,9 +198,14 @@ class MaxAll(Function):
         self.a, self.out = a, out
         return out
 
+    @quiet
     def backward(self, g):
-        mask = self.a == self.out
-        return g * mask / mask.sum().astype(g.dtype)
+        xp = xp_of(g)
+        # as PyTorch's evenly_distribute_backward: a NaN maximum is taken by the NaN inputs; the
+        # others get exactly 0 on the CPU, and mask * g (nan for an infinite g) on CUDA
+        mask = (self.a == self.out) | (xp.isnan(self.a) & xp.isnan(self.out))
+        share = g / mask.sum().astype(g.dtype)
+        return xp.where(mask, share, xp.zeros((), g.dtype)) if _on_cpu(g) else mask * share
 
 
 class Gather(Function):
@@ -151,6 +215,7 @@ class Gather(Function):
         self.shape, self.index, self.axis = a.shape, index, axis
         return xp_of(a).take_along_axis(a, index, axis=axis)
 
+    @quiet  # repeated indices add their gradients: inf + -inf
     def backward(self, g):
         xp = xp_of(g)
         out = xp.zeros(self.shape, dtype=g.dtype)
@@ -198,21 +263,24 @@ class Amax(Function):
         self.a, self.out, self.axes, self.keepdim, self.largest = a, out, axes, keepdim, largest
         return out if keepdim else out.squeeze(axis=axes)
 
+    @quiet
     def backward(self, g):
         if not self.keepdim:
             g = g.reshape(self.out.shape)
-        mask = self.a == self.out
-        return g * mask / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
+        mask = self.a == self.out  # a NaN maximum has no match: nan gradients, as PyTorch's
+        return g / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype) * mask
 
 
 class Prod(Function):
     def name(self):
         return f"ProdBackward{0 if self.__dict__.get('axis') is None else 1}"
 
+    @quiet
     def forward(self, a, axis=None, keepdim=False):
         self.a, self.axis, self.keepdim = a, axis, keepdim
         return a.prod(axis=axis, keepdims=keepdim)
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
         a = self.a
@@ -246,14 +314,19 @@ def _exclusive_prod(xp, a, axis):
 class LogSumExp(Function):
     grad_name = "LogsumexpBackward0"
 
+    @quiet
     def forward(self, a, axes, keepdim=False):
         xp = xp_of(a)
-        m = a.max(axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
+        if a.size:
+            m = a.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+        else:  # an empty reduction is log(0) = -inf, as PyTorch's (NumPy's max raises)
+            m = xp.zeros_like(a.sum(axis=axes, keepdims=True))
         lse = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
         self.a, self.lse, self.axes, self.keepdim = a, lse, axes, keepdim
         return lse if keepdim else lse.squeeze(axis=axes)
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
         if not self.keepdim:
@@ -262,8 +335,10 @@ class LogSumExp(Function):
 
 
 class Softmax(Function):
+    @quiet
     def forward(self, a, axis):
         xp = xp_of(a)
+        axis = None if a.ndim == 0 else axis  # CuPy has no axis 0 on a 0-d array
         if a.size == 0:
             self.out, self.axis = a, axis
             return a.copy()
@@ -272,14 +347,17 @@ class Softmax(Function):
         self.out, self.axis = e, axis
         return e
 
+    @quiet
     def backward(self, g):
         out = self.out
         return out * (g - (g * out).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
+    @quiet
     def forward(self, a, axis):
         xp = xp_of(a)
+        axis = None if a.ndim == 0 else axis  # CuPy has no axis 0 on a 0-d array
         if a.size == 0:
             self.out, self.axis = a, axis
             return a.copy()
@@ -288,6 +366,7 @@ class LogSoftmax(Function):
         self.out, self.axis = out, axis
         return out
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
         return g - xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
@@ -296,10 +375,25 @@ class LogSoftmax(Function):
 class CumSum(Function):
     grad_name = "CumsumBackward0"
 
+    @quiet
     def forward(self, a, axis):
         self.axis = axis
-        return a.cumsum(axis=axis)
+        return _cumsum(a, axis)
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
-        return xp.flip(xp.flip(g, self.axis).cumsum(axis=self.axis), self.axis)
+        return xp.flip(_cumsum(xp.flip(g, self.axis), self.axis), self.axis)
+
+
+def _cumsum(a, axis):
+    """``cumsum`` with PyTorch's accumulator: on the CPU float16 adds in float32 and float32 in
+    float64 (each partial sum is rounded once, so ``[1e8, 1, -1e8]`` ends in 1, not 0); its
+    CUDA kernel adds in the input's own type, as CuPy does."""
+    if a.dtype.kind != "f" or a.dtype.itemsize > 4 or not _on_cpu(a):
+        return a.cumsum(axis=axis)
+    return a.cumsum(axis=axis, dtype="f4" if a.dtype.itemsize == 2 else "f8").astype(a.dtype)
+
+
+def _on_cpu(a):
+    return xp_of(a) is backend.np
