@@ -64,7 +64,6 @@ CUDA_ONLY = {"cuda.Device": "creation.py builds CUDA arrays inside the device's 
 # NumPy-only names, allowed where a guard keeps CuPy away from them (file -> reason).
 GUARDED = {
     "errstate": {
-        "engine/nn/_losses.py": "entered only when `xp is backend.np` (CuPy never warns)",
         "engine/ops/reduce.py": "entered only when `xp is backend.np` (CuPy never warns)",
     },
 }
