@@ -127,23 +127,34 @@ def train(
     resume: Annotated[
         Path | None,
         typer.Option(
-            metavar="RUN_DIR", help="Continue the run in this directory from its last checkpoint."
+            "--resume",
+            metavar="RUN_DIR",
+            help="Continue the run in this directory from its last checkpoint.",
         ),
     ] = None,
     device: Annotated[
         str | None,
-        typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: the config's)."),
+        typer.Option(
+            "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: the config's)."
+        ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Train this many epochs.")
+        int | None, typer.Option("--epochs", min=1, metavar="N", help="Train this many epochs.")
     ] = None,
     max_steps: Annotated[
         int | None,
-        typer.Option(min=1, metavar="N", help="Stop after this many training steps in all."),
+        typer.Option(
+            "--max-steps", min=1, metavar="N", help="Stop after this many training steps in all."
+        ),
     ] = None,
     limit_batches: Annotated[
         int | None,
-        typer.Option(min=1, metavar="N", help="Train on at most this many batches per epoch."),
+        typer.Option(
+            "--limit-batches",
+            min=1,
+            metavar="N",
+            help="Train on at most this many batches per epoch.",
+        ),
     ] = None,
     fast_dev_run: Annotated[
         bool,
@@ -154,7 +165,7 @@ def train(
         ),
     ] = False,
     seed: Annotated[
-        int | None, typer.Option(min=0, metavar="S", help="Override the config's seed.")
+        int | None, typer.Option("--seed", min=0, metavar="S", help="Override the config's seed.")
     ] = None,
     check_resume: Annotated[
         bool,
@@ -167,7 +178,9 @@ def train(
     ] = False,
     steps: Annotated[
         int | None,
-        typer.Option(min=2, metavar="N", help="With --check-resume: train N steps (default 20)."),
+        typer.Option(
+            "--steps", min=2, metavar="N", help="With --check-resume: train N steps (default 20)."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     json_: JsonOpt = False,
@@ -206,11 +219,15 @@ def eval_(
         ),
     ],
     split: Annotated[
-        str, typer.Option(metavar="SPLIT", help="val (the run's held-out split), test or train.")
+        str,
+        typer.Option(
+            "--split", metavar="SPLIT", help="val (the run's held-out split), test or train."
+        ),
     ] = "val",
     data: Annotated[
         str | None,
         typer.Option(
+            "--data",
             metavar="FILE",
             help="Evaluate on this file (.npz, .npy, .csv) or {format: ..., ...} spec.",
         ),
@@ -218,13 +235,17 @@ def eval_(
     config: Annotated[
         Path | None,
         typer.Option(
-            metavar="CONFIG", help="The config to rebuild the model from (for a bare weights file)."
+            "--config",
+            metavar="CONFIG",
+            help="The config to rebuild the model from (for a bare weights file).",
         ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, metavar="N", help="Batch size.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, metavar="N", help="Batch size.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -244,7 +265,12 @@ def inspect_shapes(
     set_: SetOpt = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, metavar="N", help="Batch size for the shapes (default: the config's)."),
+        typer.Option(
+            "--batch-size",
+            min=1,
+            metavar="N",
+            help="Batch size for the shapes (default: the config's).",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
