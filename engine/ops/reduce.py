@@ -224,7 +224,11 @@ class Gather(Function):
         else:
             from ..backend import scatter_add
 
-            idx = list(xp.indices(self.index.shape, sparse=True))
+            nd = self.index.ndim  # an open grid of aranges (CuPy's indices() has no sparse=)
+            idx = [
+                xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                for d, n in enumerate(self.index.shape)
+            ]
             idx[self.axis] = self.index
             scatter_add(out, tuple(idx), g)
         return out, None

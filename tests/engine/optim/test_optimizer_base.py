@@ -90,7 +90,7 @@ def test_state_dict_format_and_cross_library_load(name):
     # torch -> nnrun, continued by both libraries from PyTorch's parameters
     state = {i: {k: nr.tensor(v.numpy()) for k, v in s.items()} for i, s in t_sd["state"].items()}
     groups = [dict(g) for g in t_sd["param_groups"]]
-    n_params2 = [nr.tensor(p.detach().numpy(), requires_grad=True) for p in t_params]
+    n_params2 = [nr.tensor(p.detach().numpy(), device=DEVICE, requires_grad=True) for p in t_params]
     n_opt2 = make_opt(nr, name, n_params2)
     n_opt2.load_state_dict({"state": state, "param_groups": groups})
     if name != "SGD":
