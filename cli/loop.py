@@ -287,7 +287,7 @@ class Loop:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.schedule is None else self.schedule.scheduler.state_dict(),
             # between epochs the shuffling generator's current state starts the next epoch
-            "rng": {"cpu": nr.get_rng_state(), "loader": self._epoch_start_state()},
+            "rng": self._rng_states(),
             "normalization": self.normalization,
         }
         meta = {
@@ -305,6 +305,14 @@ class Loop:
             training_state=state, meta=meta, config_text=self.config_text,
             mode=self.monitor_mode, keep=self.config.checkpoint.keep,
         )  # fmt: skip
+
+    def _rng_states(self) -> dict:
+        """The CPU generator, the loader's shuffling generator at this epoch's start and, on a
+        GPU, the CUDA generator (dropout masks there)."""
+        states = {"cpu": nr.get_rng_state(), "loader": self._epoch_start_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = nr.cuda.get_rng_state(self.device)
+        return states
 
     def _epoch_start_state(self) -> bytes:
         return self.generator.get_state() if self.state.position == 0 else self.loader_state
@@ -342,6 +350,8 @@ class Loop:
             if self.schedule is not None:
                 self.schedule.scheduler.load_state_dict(saved_scheduler)
             nr.set_rng_state(state["rng"]["cpu"])
+            if self.device.type == "cuda" and "cuda" in state["rng"]:  # dropout on the GPU
+                nr.cuda.set_rng_state(state["rng"]["cuda"], self.device)
             self.loader_state = bytes(state["rng"]["loader"])
             self.generator.set_state(self.loader_state)
         except Exception as e:  # noqa: BLE001 - any failure to load a saved state is the file's

@@ -364,10 +364,87 @@ def shares_memory(a, b) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- random
-class Generator:
-    """A seeded random stream (``nnrun.Generator``), PCG64 on the CPU.
+_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
-    ``get_state``/``set_state`` round-trip exactly, so a resumed run draws the same numbers.
+
+class _CounterStream:
+    """The CUDA generator's stream: SplitMix64 used counter-based, value ``i`` of the stream being
+    ``mix64(seed + (i + 1) * golden)``. Its whole state is ``(seed, position)``, so saving and
+    restoring it is exact (a resumed run draws the same dropout masks), a draw is one chain of
+    element-wise kernels on the device, and nothing touches CUDA before the first draw (a forked
+    DataLoader worker may reseed it). Runs on any ``xp``; the tests check it on NumPy."""
+
+    def __init__(self, dev: device, seed: int):
+        self.device, self.seed, self.position = dev, seed & _MASK64, 0
+
+    def _bits(self, n: int):
+        xp = get_xp(self.device)
+        u64 = xp.uint64
+        with _device_context(self.device):
+            i = xp.arange(1, n + 1, dtype=u64)
+            i += u64(self.position)
+            self.position += n
+            z = i * u64(0x9E37_79B9_7F4A_7C15)
+            z += u64(self.seed)
+            z ^= z >> u64(30)
+            z *= u64(0xBF58_476D_1CE4_E5B9)
+            z ^= z >> u64(27)
+            z *= u64(0x94D0_49BB_1331_11EB)
+            z ^= z >> u64(31)
+        return z
+
+    def random(self, shape, np_dtype):
+        """Uniform on [0, 1): 24 random bits for float32 (and float16), 53 for float64."""
+        n = int(np.prod(shape, dtype=np.int64))
+        xp = get_xp(self.device)
+        with _device_context(self.device):
+            z = self._bits(n)
+            if np_dtype == np.float64:
+                out = (z >> xp.uint64(11)).astype(np.float64) * (2.0**-53)
+            else:  # float16 keeps 11 bits: 24 would round up to 1.0 (as PyTorch, [0, 1) holds)
+                bits = 11 if np_dtype == np.float16 else 24
+                out = (z >> xp.uint64(64 - bits)).astype(np.float32) * np.float32(2.0**-bits)
+            return out.reshape(shape).astype(np_dtype, copy=False)
+
+    def normal(self, shape, np_dtype):
+        """Standard normal by Box-Muller from two 53-bit uniforms per value."""
+        n = int(np.prod(shape, dtype=np.int64))
+        xp = get_xp(self.device)
+        with _device_context(self.device):
+            z = self._bits(2 * n)
+            u = ((z >> xp.uint64(11)).astype(np.float64) + 1.0) * (2.0**-53)  # (0, 1]
+            out = xp.sqrt(-2.0 * xp.log(u[:n])) * xp.cos((2.0 * np.pi) * u[n:])
+            return out.reshape(shape).astype(np_dtype, copy=False)
+
+    def integers(self, low, high, shape, np_dtype):
+        n = int(np.prod(shape, dtype=np.int64))
+        xp = get_xp(self.device)
+        with _device_context(self.device):
+            span = xp.uint64(int(high) - int(low))
+            v = (self._bits(n) % span).astype(np.int64) + int(low)
+            return v.reshape(shape).astype(np_dtype, copy=False)
+
+    def permutation(self, n):
+        xp = get_xp(self.device)
+        with _device_context(self.device):
+            return xp.argsort(self._bits(int(n)), kind="stable").astype(np.int64, copy=False)
+
+
+def _device_context(dev: device):
+    """The CUDA device's context (CuPy allocates on the current device); nothing on the CPU."""
+    if dev.type == "cpu":
+        import contextlib
+
+        return contextlib.nullcontext()
+    return _cupy().cuda.Device(dev.index or 0)
+
+
+class Generator:
+    """A seeded random stream (``nnrun.Generator``): PCG64 on the CPU, a counter-based
+    SplitMix64 stream (``_CounterStream``) on CUDA devices.
+
+    ``get_state``/``set_state`` round-trip exactly on both, so a resumed run draws the same
+    numbers.
     """
 
     def __init__(self, device="cpu"):
@@ -378,28 +455,27 @@ class Generator:
     def _make(self, seed):
         if self.device.type == "cpu":
             return np.random.Generator(np.random.PCG64(seed))
-        cp = _cupy()
-        with cp.cuda.Device(self.device.index):
-            return cp.random.RandomState(seed)
+        return _CounterStream(self.device, seed)
 
     def manual_seed(self, seed: int) -> Generator:
         seed = int(seed)
         if seed < 0:
-            seed &= 0xFFFF_FFFF_FFFF_FFFF
+            seed &= _MASK64
         self._seed = seed
         self._rng = self._make(seed)
         return self
 
     def seed(self) -> int:
-        return self.manual_seed(int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF)._seed
+        return self.manual_seed(int(np.random.SeedSequence().entropy) & _MASK64)._seed
 
     def initial_seed(self) -> int:
         return self._seed
 
     def get_state(self) -> bytes:
-        """The state as JSON bytes (CPU generators only)."""
+        """The state as JSON bytes."""
         if self.device.type != "cpu":
-            raise RuntimeError("saving the state of a CUDA generator is not supported")
+            state = {"seed": self._seed, "stream": "splitmix64", "position": self._rng.position}
+            return json.dumps(state, sort_keys=True).encode()
         return json.dumps(
             {"seed": self._seed, "bit_generator": self._rng.bit_generator.state}, sort_keys=True
         ).encode()
@@ -407,37 +483,46 @@ class Generator:
     def set_state(self, state: bytes) -> None:
         try:
             d = json.loads(bytes(state).decode())
-            rng = np.random.Generator(np.random.PCG64())
-            rng.bit_generator.state = d["bit_generator"]
-        except (ValueError, KeyError, TypeError) as e:
+            if self.device.type != "cpu":
+                if d.get("stream") != "splitmix64":
+                    raise ValueError("not the state of a CUDA generator")
+                seed, position = int(d["seed"]), int(d["position"])
+                if not (0 <= seed <= _MASK64 and position >= 0):
+                    raise ValueError("seed or position out of range")
+                rng = _CounterStream(self.device, seed)
+                rng.position = position
+            else:
+                seed = d["seed"]
+                rng = np.random.Generator(np.random.PCG64())
+                rng.bit_generator.state = d["bit_generator"]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise RuntimeError(f"invalid generator state: {e}") from None
-        self._seed, self._rng = d["seed"], rng
+        self._seed, self._rng = seed, rng
 
     # draws -------------------------------------------------------------------------------------
     def uniform(self, shape, np_dtype):
         if self.device.type == "cpu":
-            return self._rng.random(
-                shape, dtype=np_dtype if np_dtype != np.float16 else np.float32
-            ).astype(np_dtype, copy=False)
-        return self._rng.random_sample(
-            shape, dtype=np.float32 if np_dtype == np.float16 else np_dtype
-        ).astype(np_dtype, copy=False)
+            if np_dtype != np.float16:
+                return self._rng.random(shape, dtype=np_dtype)
+            u = self._rng.random(shape, dtype=np.float32)  # 11 bits: 24 could round up to 1.0
+            return (np.floor(u * np.float32(2048)) * np.float32(1 / 2048)).astype(np.float16)
+        return self._rng.random(shape, np_dtype)
 
     def normal(self, shape, np_dtype):
-        wide = np.float32 if np_dtype == np.float16 else np_dtype
         if self.device.type == "cpu":
+            wide = np.float32 if np_dtype == np.float16 else np_dtype
             return self._rng.standard_normal(shape, dtype=wide).astype(np_dtype, copy=False)
-        return self._rng.standard_normal(shape, dtype=wide).astype(np_dtype, copy=False)
+        return self._rng.normal(shape, np_dtype)
 
     def integers(self, low, high, shape, np_dtype):
         if self.device.type == "cpu":
             return self._rng.integers(low, high, size=shape, dtype=np_dtype)
-        return self._rng.randint(low, high, size=shape, dtype=np_dtype)
+        return self._rng.integers(low, high, shape, np_dtype)
 
     def permutation(self, n):
         if self.device.type == "cpu":
             return self._rng.permutation(n).astype(np.int64, copy=False)
-        return self._rng.permutation(n).astype(np.int64, copy=False)
+        return self._rng.permutation(n)
 
 
 _default_generators: dict[device, Generator] = {}
@@ -447,6 +532,8 @@ def default_generator(dev: device = CPU) -> Generator:
     gen = _default_generators.get(dev)
     if gen is None:
         gen = _default_generators[dev] = Generator(dev)
+        if dev.type != "cpu" and _pending_cuda_seed is not None:
+            gen.manual_seed(_pending_cuda_seed)  # nr.manual_seed ran before this device's first use
     return gen
 
 
@@ -470,11 +557,6 @@ def generator_for(dev: device, generator: Generator | None) -> Generator:
                 f"Expected a '{dev.type}' generator device but found '{generator.device.type}'"
             )
         return generator
-    if dev not in _default_generators and dev.type != "cpu":
-        gen = default_generator(dev)
-        if _pending_cuda_seed is not None:
-            gen.manual_seed(_pending_cuda_seed)
-        return gen
     return default_generator(dev)
 
 
@@ -601,7 +683,9 @@ def set_num_threads(n: int) -> None:
     and the engine's own), as ``torch.set_num_threads``."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int):
-        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+        raise RuntimeError(  # noqa: TRY004 - PyTorch raises RuntimeError here
+            f"set_num_threads expects an int, but got {type(n).__name__}"
+        )
     if n <= 0:
         raise RuntimeError("set_num_threads expects a positive integer")
     _num_threads = n

@@ -32,3 +32,24 @@ def synchronize(device=None) -> None:
 def current_device() -> int:
     """The index of the current CUDA device."""
     return backend._cupy().cuda.runtime.getDevice()
+
+
+def get_rng_state(device="cuda"):
+    """The CUDA generator's state as a uint8 tensor (on the CPU, as PyTorch's)."""
+    from .random import _state_tensor
+
+    return _state_tensor(backend.default_generator(_cuda_device(device)).get_state())
+
+
+def set_rng_state(new_state, device="cuda") -> None:
+    """Restore the CUDA generator from a state made by :func:`get_rng_state`."""
+    from .random import _state_bytes
+
+    backend.default_generator(_cuda_device(device)).set_state(_state_bytes(new_state))
+
+
+def _cuda_device(device):
+    dev = backend.get_device(device if not isinstance(device, int) else f"cuda:{device}")
+    if dev.type != "cuda":
+        raise RuntimeError(f"expected a CUDA device, got {dev}")
+    return backend.device("cuda", dev.index or 0)

@@ -24,14 +24,20 @@ def initial_seed() -> int:
 
 def get_rng_state():
     """The CPU generator's state as a uint8 tensor (it round-trips through safetensors)."""
-    from .tensor import Tensor
-
-    return Tensor._make(
-        np.frombuffer(backend.default_generator().get_state(), dtype=np.uint8).copy()
-    )
+    return _state_tensor(backend.default_generator().get_state())
 
 
 def set_rng_state(new_state) -> None:
     """Restore the CPU generator from a state made by :func:`get_rng_state`."""
+    backend.default_generator().set_state(_state_bytes(new_state))
+
+
+def _state_tensor(state: bytes):
+    from .tensor import Tensor
+
+    return Tensor._make(np.frombuffer(state, dtype=np.uint8).copy())
+
+
+def _state_bytes(new_state) -> bytes:
     data = new_state._data if hasattr(new_state, "_data") else new_state
-    backend.default_generator().set_state(bytes(backend.to_numpy(data).astype(np.uint8)))
+    return bytes(backend.to_numpy(data).astype(np.uint8))
