@@ -6,6 +6,7 @@ import math
 
 from ..autograd import Function
 from ..backend import xp_of
+from ..ops.reduce import quiet
 
 # erfc(z) = t * exp(-z^2 + P(t)), t = 1 / (1 + z/2), z >= 0: the form of Numerical Recipes'
 # erfcc, refitted (Chebyshev least squares against math.erfc on 0 <= z <= 26, degree 16) to a
@@ -51,23 +52,29 @@ def normal_cdf(x):
 
 
 class LeakyReLU(Function):
+    @quiet
     def forward(self, x, *, negative_slope):
         self.pos, self.slope = x > 0, negative_slope
         return x * xp_of(x).where(self.pos, x.dtype.type(1), x.dtype.type(negative_slope))
 
+    @quiet
     def backward(self, g):
         return g * xp_of(g).where(self.pos, g.dtype.type(1), g.dtype.type(self.slope))
 
 
 class ELU(Function):
+    @quiet
     def forward(self, x, *, alpha):
         xp = xp_of(x)
-        self.pos, self.alpha = x > 0, alpha
+        # PyTorch's test is ``x <= 0``: a NaN input takes the identity branch (gradient 1)
+        self.nonpos, self.alpha = x <= 0, alpha
         self.neg = alpha * xp.expm1(xp.minimum(x, 0))  # alpha * (exp(x) - 1) where x <= 0
-        return xp.where(self.pos, x, self.neg)
+        return xp.where(self.nonpos, self.neg, x)
 
+    @quiet
     def backward(self, g):
-        return g * xp_of(g).where(self.pos, 1, self.neg + self.alpha).astype(g.dtype, copy=False)
+        slope = xp_of(g).where(self.nonpos, self.neg + self.alpha, 1)
+        return g * slope.astype(g.dtype, copy=False)
 
 
 class GELU(Function):
@@ -75,6 +82,7 @@ class GELU(Function):
 
     K = math.sqrt(2 / math.pi)
 
+    @quiet
     def forward(self, x, *, approximate):
         xp = xp_of(x)
         self.x, self.approximate = x, approximate
@@ -84,6 +92,7 @@ class GELU(Function):
         self.cdf = normal_cdf(x)
         return x * self.cdf
 
+    @quiet
     def backward(self, g):
         xp, x = xp_of(g), self.x
         if self.approximate == "tanh":
@@ -95,6 +104,7 @@ class GELU(Function):
 
 
 class SiLU(Function):
+    @quiet
     def forward(self, x):
         xp = xp_of(x)
         e = xp.exp(-xp.abs(x))  # sigmoid split by sign: exp never overflows
@@ -102,6 +112,7 @@ class SiLU(Function):
         self.s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         return x * self.s
 
+    @quiet
     def backward(self, g):
         s = self.s
         return g * (s * (1 + self.x * (1 - s)))

@@ -6,11 +6,13 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..backend import xp_of
+from ..ops.reduce import quiet
 
 
 class Linear(Function):
     """``x @ W.T + b`` as one node; leading batch dimensions are folded into one GEMM."""
 
+    @quiet
     def forward(self, x, w, b=None):
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         out = x2 @ w.T
@@ -19,6 +21,7 @@ class Linear(Function):
         self.x2, self.w, self.x_shape = x2, w, x.shape
         return out if x.ndim == 2 else out.reshape(*x.shape[:-1], w.shape[0])
 
+    @quiet
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
@@ -47,6 +50,7 @@ class BatchNorm(Function):
     Large temporaries are kept to one per pass (they cost page faults as well as bandwidth).
     """
 
+    @quiet
     def forward(self, x, weight, bias, *, running_mean, running_var, training, momentum, eps):
         xp = xp_of(x)
         cshape = _channel_shape(x.ndim)
@@ -80,6 +84,7 @@ class BatchNorm(Function):
             out += bias.reshape(cshape)
         return out
 
+    @quiet
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
         cshape, axes, full = self.cshape, self.axes, nx and self.training
@@ -107,6 +112,7 @@ class BatchNorm(Function):
 class LayerNorm(Function):
     """Layer normalisation over the last ``ndims`` dimensions (biased variance), one node."""
 
+    @quiet
     def forward(self, x, weight, bias, *, ndims, eps):
         xp = xp_of(x)
         axes = tuple(range(x.ndim - ndims, x.ndim))
@@ -120,6 +126,7 @@ class LayerNorm(Function):
             out += bias
         return out
 
+    @quiet
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
         xhat, axes = self.xhat, self.axes
@@ -138,6 +145,7 @@ class LayerNorm(Function):
 class Dropout(Function):
     """Multiply by a kept-mask scaled by ``1/(1-p)``; the mask is kept as booleans."""
 
+    @quiet
     def forward(self, x, *, p, generator):
         keep = generator.uniform(x.shape, x.dtype) >= p
         self.keep, self.scale = keep, x.dtype.type(1 / (1 - p))
@@ -145,6 +153,7 @@ class Dropout(Function):
         out *= self.scale
         return out
 
+    @quiet
     def backward(self, g):
         out = g * self.keep
         out *= self.scale
@@ -159,6 +168,7 @@ class Embedding(Function):
         self.scale_grad_by_freq = scale_grad_by_freq
         return xp_of(weight).take(weight, index, axis=0)
 
+    @quiet
     def backward(self, g):
         xp = xp_of(g)
         dim = g.shape[-1]

@@ -4,6 +4,7 @@ dimension is removed from the result; batch dimensions broadcast."""
 from __future__ import annotations
 
 from ..autograd import Function, unbroadcast
+from .reduce import quiet
 
 
 def _swap(x):
@@ -23,6 +24,7 @@ class MatMul(Function):
         a, b = self.__dict__.get("a_shape", ()), self.__dict__.get("b_shape", ())
         return _MATMUL_NAMES.get((len(a), len(b)), "UnsafeViewBackward0")
 
+    @quiet
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         a2 = a[None, :] if a.ndim == 1 else a
@@ -35,6 +37,7 @@ class MatMul(Function):
             out = out.squeeze(-1)
         return out
 
+    @quiet
     def backward(self, g):
         a2, b2 = self.a2, self.b2
         if len(self.b_shape) == 1:
