@@ -7,6 +7,7 @@ runs unchanged on both. CuPy is imported lazily, only when a CUDA device is aske
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -741,7 +742,12 @@ def run_split(tasks):
 
     _blas["set"](1)
     try:
-        helpers = [_split_pool.submit(drain) for _ in range(min(workers, len(tasks)) - 1)]
+        # each helper runs in a copy of the caller's context: NumPy's error state (errstate is a
+        # context variable) reaches the pool's threads, so a silenced op stays silent there
+        helpers = [
+            _split_pool.submit(contextvars.copy_context().run, drain)
+            for _ in range(min(workers, len(tasks)) - 1)
+        ]
         drain()
         for h in helpers:
             h.result()

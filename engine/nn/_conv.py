@@ -21,6 +21,7 @@ import itertools
 
 from .. import backend
 from ..autograd import Function
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 
 
@@ -123,6 +124,7 @@ class Convolution(Function):
     Saves the columns (for grad weight) and the weight (for grad input), nothing else.
     """
 
+    @quiet
     def forward(self, x, weight, bias, *, stride, padding, dilation, groups, nd):
         xp = backend.xp_of(x)
         self.x_shape, self.w_shape = x.shape, weight.shape
@@ -172,6 +174,7 @@ class Convolution(Function):
         self.cols = cols
         return out.reshape(batch + (o,) + out_spatial)
 
+    @quiet
     def backward(self, g):
         xp = backend.xp_of(g)
         n, c, h, w, o, kh, kw, oh, ow, hp, wp, top, left = self.geom

@@ -11,6 +11,7 @@ import itertools
 
 from .. import backend
 from ..autograd import Function
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from ._conv import _TYPE_NAMES, expand_param, pad2d
 
@@ -178,6 +179,7 @@ class MaxPool2DWithIndices(Function):
         cols = xp.arange(g.ow) * g.stride[1] - g.pads[2] + (arg % g.kernel[1]) * g.dilation[1]
         return rows * w + cols
 
+    @quiet
     def backward(self, grad):
         xp = backend.xp_of(grad)
         geom, arg = self.geom, self.arg
@@ -280,6 +282,7 @@ def max_pool2d(
 class AvgPool2D(Function):
     """Sum over each window divided by ``divisor`` (a number or an ``(OH, OW)`` array)."""
 
+    @quiet
     def forward(self, x, *, geom, divisor):
         xpad = pad2d(x, *geom.pads)
         acc = None
@@ -293,6 +296,7 @@ class AvgPool2D(Function):
         acc /= divisor
         return acc.astype(x.dtype, copy=False)  # integer inputs: C's division truncates too
 
+    @quiet
     def backward(self, grad):
         xp = backend.xp_of(grad)
         geom = self.geom
@@ -371,6 +375,7 @@ class AdaptiveAvgPool2D(Function):
     matrices (windows of different sizes may overlap), then divided by the window areas.
     """
 
+    @quiet
     def forward(self, x, *, out_hw):
         xp = backend.xp_of(x)
         self.shape, (h, w), (oh, ow) = x.shape, x.shape[-2:], out_hw
@@ -385,6 +390,7 @@ class AdaptiveAvgPool2D(Function):
         self.mats = ph, pw, area
         return xp.matmul(ph, x @ pw.T) / area
 
+    @quiet
     def backward(self, grad):
         xp = backend.xp_of(grad)
         (h, w), (oh, ow) = self.shape[-2:], grad.shape[-2:]
