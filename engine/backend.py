@@ -304,12 +304,16 @@ def to_numpy(a):
     return np.asarray(a)
 
 
+@np.errstate(over="ignore")  # a float beyond the dtype's range becomes inf silently, as PyTorch
+def _cast_array(data, np_dtype, copy):
+    return np.array(data, dtype=np_dtype, copy=copy)
+
+
 def asarray(data, dt: dtype | None, dev: device, copy: bool):
     """Build an array on ``dev`` from Python data or an array."""
     xp = get_xp(dev)
     if dev.type == "cpu":
-        arr = np.array(data, dtype=None if dt is None else dt.np, copy=copy)
-        return arr
+        return _cast_array(data, None if dt is None else dt.np, copy)
     with xp.cuda.Device(dev.index):
         arr = xp.array(
             to_numpy(data) if not is_array(data) else data,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from numbers import Number
+from numbers import Integral, Number, Real
 
 from . import backend
 from .backend import default_float, get_device, get_xp, np, to_dtype
+from .ops.reduce import quiet
 from .tensor import Tensor
 
 
@@ -121,16 +122,68 @@ def from_numpy(ndarray) -> Tensor:
     return Tensor._make(ndarray)
 
 
+# The C++ type names in PyTorch's "value cannot be converted to type float without overflow"
+_CPP_NAMES = {
+    "float16": "c10::Half",
+    "float32": "float",
+    "float64": "double",
+    "int8": "int8_t",
+    "int16": "int16_t",
+    "int32": "int",
+    "int64": "int64_t",
+    "uint8": "uint8_t",
+}
+
+
+def checked_fill_value(value, dt, numel):
+    """``value`` (a Python or NumPy number) as ``full`` and ``fill_`` store it in dtype ``dt``,
+    or PyTorch's error where it does not fit: a finite number beyond the type's range, inf or
+    nan into an integer type. inf and nan fill a floating type; bool takes anything; a negative
+    int wraps into uint8 down to -255. As PyTorch, one float16 element is not checked (it
+    becomes inf)."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = int(value)
+        if value >= 2**64:
+            raise OverflowError("int too big to convert")
+        if value < -(2**63):
+            raise OverflowError("can't convert negative int to unsigned")
+    elif not isinstance(value, Real) or isinstance(value, bool):
+        return value  # bool, complex: NumPy's conversion
+    if dt.name == "bool":
+        return bool(value)
+    if dt.name == "float16" and numel == 1:
+        return value
+    if dt.is_floating_point:
+        fits = not math.isfinite(value) or abs(value) <= float(np.finfo(dt.np).max)
+    else:
+        info = np.iinfo(dt.np)
+        if dt.name == "uint8" and isinstance(value, int) and -info.max <= value < 0:
+            return value % (info.max + 1)  # PyTorch wraps small negative ints
+        fits = not math.isnan(value) and info.min <= value <= info.max
+    if not fits:
+        raise RuntimeError(
+            f"value cannot be converted to type {_CPP_NAMES[dt.name]} without overflow"
+        )
+    return value
+
+
+@quiet  # a fill beyond the dtype's range (one float16 element) becomes inf silently
+def _full(xp, shape, fill, np_dtype):
+    return xp.full(shape, fill, dtype=np_dtype)
+
+
 def _filled(fn_name, size, fill, dtype, device, requires_grad):
     dev = get_device(device)
     dt = to_dtype(dtype) if dtype is not None else default_float()
     xp = get_xp(dev)
     shape = _size(size)
+    if fill is not None:
+        fill = checked_fill_value(fill, dt, math.prod(shape))
     if dev.type == "cpu":
         arr = (
             getattr(xp, fn_name)(shape, dtype=dt.np)
             if fill is None
-            else xp.full(shape, fill, dtype=dt.np)
+            else _full(xp, shape, fill, dt.np)
         )
     else:
         with xp.cuda.Device(dev.index):
@@ -159,11 +212,10 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype is inferred from it."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
     if dtype is None:
-        dtype = (
-            _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
-            or default_float()
-        )
+        dtype = _infer_dtype(fill_value) or default_float()
     return _filled(
         "full",
         (tuple(size) if not isinstance(size, int) else (size,),),

@@ -15,6 +15,7 @@ from .backend import xp_of
 from .ops import _api_operands, api
 from .ops import elementwise as E
 from .ops import shape as S
+from .ops.reduce import quiet
 
 
 class Size(tuple):
@@ -338,7 +339,13 @@ class Tensor(_TensorConversions, _TensorOps):
 
     def fill_(self, value):
         self._check_inplace()
-        self._buf()[...] = value.item() if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):  # not checked (PyTorch's rule): out of range becomes inf
+            value = value.item()
+        else:
+            from .creation import checked_fill_value
+
+            value = checked_fill_value(value, self.dtype, self._data.size)
+        _assign_quietly(self._buf(), value)
         return self
 
     def copy_(self, src, non_blocking=False):
@@ -375,6 +382,11 @@ class Tensor(_TensorConversions, _TensorOps):
 
 
 api._Tensor = _api_operands._Tensor = autograd._Tensor = Tensor
+
+
+@quiet  # a value out of the dtype's range becomes inf where PyTorch lets it (no NumPy warning)
+def _assign_quietly(buf, value):
+    buf[...] = value
 
 
 def _index_key(key, t):
