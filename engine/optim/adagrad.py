@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from .optimizer import Optimizer, _step_tensor
 
@@ -87,6 +88,11 @@ class Adagrad(Optimizer):
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss and returns it."""
         loss = self._eval_closure(closure)
+        self._update()
+        return loss
+
+    @quiet  # an inf/nan gradient gives PyTorch's inf/nan parameters, without NumPy warnings
+    def _update(self):
         for group in self.param_groups:
             lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
             weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
@@ -111,4 +117,3 @@ class Adagrad(Optimizer):
                 # param.addcdiv_(g, std, value=-clr): (-clr * g) / std
                 u = xp.multiply(g, -clr, out=self._tmp(d, 1))
                 d += xp.divide(u, std, out=u)
-        return loss

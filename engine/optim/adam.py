@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from .optimizer import Optimizer, _step_tensor
 
@@ -89,6 +90,11 @@ class Adam(Optimizer):
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss and returns it."""
         loss = self._eval_closure(closure)
+        self._update()
+        return loss
+
+    @quiet  # an inf/nan gradient gives PyTorch's inf/nan parameters, without NumPy warnings
+    def _update(self):
         for group in self.param_groups:
             beta1, beta2 = (float(b) for b in group["betas"])
             lr, eps, weight_decay = (
@@ -141,7 +147,6 @@ class Adam(Optimizer):
                 # param.addcdiv_(m, denom, value=-step_size): (-step_size * m) / denom
                 u = xp.multiply(m, -step_size, out=self._tmp(d, 1))
                 d += xp.divide(u, denom, out=u)
-        return loss
 
 
 class AdamW(Adam):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from .optimizer import Optimizer, _step_tensor
 
@@ -83,6 +84,11 @@ class RMSprop(Optimizer):
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss and returns it."""
         loss = self._eval_closure(closure)
+        self._update()
+        return loss
+
+    @quiet  # an inf/nan gradient gives PyTorch's inf/nan parameters, without NumPy warnings
+    def _update(self):
         for group in self.param_groups:
             lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
             weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
@@ -123,4 +129,3 @@ class RMSprop(Optimizer):
                 else:  # param.addcdiv_(g, avg, value=-lr): (-lr * g) / avg
                     u = xp.multiply(g, -lr, out=self._tmp(d, 1))
                     d += xp.divide(u, avg, out=u)
-        return loss

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
+from ..ops.reduce import quiet
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -81,6 +82,11 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss and returns it."""
         loss = self._eval_closure(closure)
+        self._update()
+        return loss
+
+    @quiet  # an inf/nan gradient gives PyTorch's inf/nan parameters, without NumPy warnings
+    def _update(self):
         for group in self.param_groups:
             lr, momentum = float(group["lr"]), float(group["momentum"])
             dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
@@ -114,4 +120,3 @@ class SGD(Optimizer):
                 # theta -= lr * g  (PyTorch: param.add_(g, alpha=-lr))
                 t = g if own else self._tmp(d, 0)
                 d -= xp.multiply(g, lr, out=t)
-        return loss

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ... import backend, creation
+from ...ops.reduce import quiet
 from ...tensor import Tensor
 
 
@@ -15,6 +16,7 @@ def _grads(parameters):
     return [p.grad for p in parameters if p.grad is not None]
 
 
+@quiet  # an inf/nan or overflowing norm scales the gradients as PyTorch, without warnings
 def clip_grad_norm_(
     parameters,
     max_norm: float,
