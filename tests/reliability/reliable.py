@@ -75,11 +75,6 @@ def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
     install hooks that SIGKILL the child at a chosen point. The child never returns."""
     for module in ("nnrun.cli.check_resume", "nnrun.cli.evaluate"):  # once here, not per child
         importlib.import_module(module)
-    args = [str(a) for a in args]
-    if args[:1] in (["train"], ["eval"]) and "--device" not in args:
-        # CUDA is not fork-safe: a child forked after this process used a GPU cannot use it (a
-        # real nnrun process starts fresh), so on a GPU machine the forked runs stay on the CPU
-        args += ["--device", "cpu"]
 
     sys.stdout.flush()
     sys.stderr.flush()

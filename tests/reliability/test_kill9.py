@@ -197,7 +197,7 @@ def test_console_script_sigkill_during_writes(straight, tmp_path):
     cfg, reference = straight
     run = tmp_path / "run"
     rng = np.random.default_rng(7)
-    command = [str(NNRUN), "train", str(cfg), "--out", str(run), "-q"]
+    command = [str(NNRUN), "train", str(cfg), "--out", str(run), "-q", "--device", "cpu"]
     for _ in range(3):
         proc = subprocess.Popen(command)
         try:
@@ -209,7 +209,7 @@ def test_console_script_sigkill_during_writes(straight, tmp_path):
             proc.kill()
             proc.wait(timeout=30)
         assert check_after_kill(run) is not None
-        command = [str(NNRUN), "train", "--resume", str(run), "-q"]
+        command = [str(NNRUN), "train", "--resume", str(run), "-q", "--device", "cpu"]
     assert subprocess.run(command, timeout=120, check=False).returncode == 0
     assert_same_run(reference, run)
     COUNTS["console-script kills"] = 3

@@ -131,7 +131,7 @@ def test_console_script_two_signals(straight, tmp_path, sig, code):
     cfg, reference = straight
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [str(NNRUN), "train", str(cfg), "--out", str(run)],
+        [str(NNRUN), "train", str(cfg), "--out", str(run), "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
