@@ -26,8 +26,9 @@ def quiet(method):
     overflow); NumPy would print ``RuntimeWarning: divide by zero ...``. Only the decorated body is
     silenced: the user's own NumPy code keeps its error state. Put it on the methods that can meet
     inf/nan, no others: it costs 0.6-1 us a call (NumPy's ``errstate`` in its decorator form, a
-    context variable set and reset, safe across threads), 15-20% of a small op. Threads started
-    by the body (``backend.run_split``) do not inherit the state.
+    context variable set and reset, safe across threads), 15-20% of a small op. The pieces the
+    body runs on the engine's threads (``backend.run_split``) run in a copy of its context, so
+    they are silenced too.
     """
     return _IGNORE_ALL(method)
 
