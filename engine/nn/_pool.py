@@ -222,9 +222,21 @@ def _scatter_max(xp, gxpad, arg, grad, geom):
     for k, sh, sw in geom.offsets():
         hit = arg == arg.dtype.type(k)
         if geom.overlap:
-            gxpad[..., sh, sw] += hit * grad
+            gxpad[..., sh, sw] += _select(xp, hit, grad)
         else:  # each input element is in at most one window
-            xp.multiply(hit, grad, out=gxpad[..., sh, sw])
+            _select(xp, hit, grad, out=gxpad[..., sh, sw])
+
+
+def _select(xp, hit, grad, out=None):
+    """``grad`` where ``hit``, else exactly 0, by bit masks: an inf or nan gradient stays on its
+    window's maximum as in PyTorch (``hit * grad`` gave nan to every input of the window)."""
+    ints = xp.dtype(f"i{grad.dtype.itemsize}")
+    mask = hit.astype(ints)
+    xp.negative(mask, out=mask)  # all bits set where hit
+    if out is None:
+        return xp.bitwise_and(mask, grad.view(ints), out=mask).view(grad.dtype)
+    xp.bitwise_and(mask, grad.view(ints), out=out.view(ints))
+    return out
 
 
 def _window_max(xp, xpad, geom, idx_dtype, nan_aware, into=None):

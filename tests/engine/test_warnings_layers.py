@@ -106,8 +106,6 @@ CASES = {
 # Silent, but not PyTorch's values: the pooling code multiplies by 0/1 masks, and inf * 0 = nan
 # reaches inputs that PyTorch leaves alone (engine/nn/_pool.py; reported, not changed here)
 POOL_DIFFERS = {
-    "max-pool2d-inf-grad": "_scatter_max's hit * grad puts nan on every input of a window whose "
-    "gradient is inf; PyTorch gives it only to the window's maximum",
     "adaptive-avg-pool2d-uneven": "uneven windows are GEMMs with 0/1 matrices: inf * 0 = nan",
     "adaptive-avg-pool2d-uneven-inf-grad": "as above, in the backward GEMMs",
 }

@@ -10,7 +10,7 @@ import nnrun.engine as nr
 import nnrun.engine.nn.functional as nrF
 import numpy as np
 import pytest
-from helpers import nr_tensors, rand_arrays, requires_torch, to_np, torch, torch_parity
+from helpers import DEVICE, nr_tensors, rand_arrays, requires_torch, to_np, torch, torch_parity
 from nnrun.engine.nn import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from nnrun.engine.nn.functional import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
@@ -259,3 +259,24 @@ def test_pool_module_repr_and_forward_match_torch(cls, args, kw):
         out, t_out = out[0], t_out[0]
     np.testing.assert_allclose(to_np(out), t_out.numpy(), rtol=1e-6, atol=1e-7)
     assert list(ours.state_dict()) == []
+
+
+@requires_torch
+@pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 1), ((1, 2), 1)])
+def test_max_pool2d_nonfinite_gradient_goes_only_to_the_maximum(kernel, stride):
+    """An inf/nan output gradient lands on its window's maximum alone (non-overlapping and
+    overlapping windows), never as nan on the other inputs."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 6, 6)).astype("float32")
+    n_x = nr.tensor(x, device=DEVICE, requires_grad=True)
+    t_x = torch.tensor(x, requires_grad=True)
+    n_y, t_y = (
+        nrF.max_pool2d(n_x, kernel, stride),
+        torch.nn.functional.max_pool2d(t_x, kernel, stride),
+    )
+    g = rng.standard_normal(tuple(t_y.shape)).astype("float32")
+    g.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]
+    n_y.backward(nr.tensor(g, device=DEVICE))
+    t_y.backward(torch.tensor(g))
+    # overlapping windows add in another order: equal to rounding, inf/nan in the same places
+    np.testing.assert_allclose(to_np(n_x.grad), t_x.grad.numpy(), rtol=1e-6, atol=0)
