@@ -339,7 +339,11 @@ def test_optimizer_step_with_inf_nan_gradients_matches_pytorch(name):
 
 
 @requires_torch
-@pytest.mark.xfail(reason="PyTorch's addcmul is a fused multiply-add; see FMA_DIFFERS", strict=True)
+@pytest.mark.xfail(
+    DEVICE == "cpu",
+    reason="PyTorch's addcmul is a fused multiply-add; see FMA_DIFFERS",
+    strict=True,
+)  # on a GPU CuPy's kernels fuse the multiply-add too, and the results agree
 def test_centered_rmsprop_with_overflowing_square_matches_pytorch():
     ours, _ = _optimize(nr, OPTIMIZERS["rmsprop-centered-momentum"])
     theirs, _ = _optimize(torch, OPTIMIZERS["rmsprop-centered-momentum"])
@@ -388,9 +392,12 @@ def test_clip_grad_norm_with_inf_nan_or_overflow_is_silent(grad, norm_type):
 @pytest.mark.parametrize("error_if_nonfinite", [False, True])
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, INF])
 @pytest.mark.parametrize("grad", CLIP, ids=str)
-def test_clip_grad_norm_matches_pytorch(grad, norm_type, error_if_nonfinite):
+def test_clip_grad_norm_matches_pytorch(grad, norm_type, error_if_nonfinite, request):
     """The total norm (inf or nan when a gradient is, or when it overflows float32), the scaled
     gradients (nan where inf * 0), or PyTorch's error with the gradients left as they were."""
+    if DEVICE != "cpu" and norm_type == INF and max(abs(g) for g in grad) == 3e38:
+        # the clip coefficient 1 / 3e38 is a float32 subnormal, which the GPU flushes to zero
+        request.applymarker(pytest.mark.xfail(reason="subnormal clip coefficient on a GPU"))
     ours = _clip(nr, grad, norm_type, error_if_nonfinite)
     theirs = _clip(torch, grad, norm_type, error_if_nonfinite)
     if isinstance(theirs[0], str):

@@ -6,7 +6,10 @@ import nnrun.engine as nr
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _cpu_runs(monkeypatch):
-    """``device: auto`` resolves to the CPU (console-script runs pass ``--device cpu``)."""
-    monkeypatch.setattr(nr.cuda, "is_available", lambda: False)
+@pytest.fixture(autouse=True, scope="module")
+def _cpu_runs():
+    """``device: auto`` resolves to the CPU (console-script runs pass ``--device cpu``); module
+    scope, so the modules' reference runs (module fixtures) are made on the CPU too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nr.cuda, "is_available", lambda: False)
+        yield
