@@ -125,7 +125,10 @@ def test_values_and_gradients_match_pytorch(name, request):
         request.applymarker(pytest.mark.xfail(reason=POOL_DIFFERS[name], strict=True))
     out, grads, _, _ = run(nr, CASES[name])
     t_out, t_grads, t_fwd, t_bwd = run(torch, CASES[name])
-    assert (t_fwd, t_bwd) == ([], [])  # the reference itself is silent
+    # the reference itself is silent (on a GPU machine torch may note, once, that it set up a
+    # CUDA context for cuBLAS: that is torch's start-up, not the op)
+    t_bwd = [w for w in t_bwd if "CUDA context" not in str(w)]
+    assert (t_fwd, t_bwd) == ([], [])
     assert_same(out, t_out, "forward")
     assert len(grads) == len(t_grads)
     for i, (g, tg) in enumerate(zip(grads, t_grads)):
