@@ -8,7 +8,7 @@ import warnings
 import nnrun.engine as nr
 import numpy as np
 import pytest
-from helpers import DEVICE, check, requires_torch, to_np, torch
+from helpers import DEVICE, check, requires_torch, requires_torch_strings, to_np, torch
 
 REDUCTIONS = ["none", "mean", "sum"]
 IDX = np.array([1, 0, 3, 3, 2])
@@ -265,7 +265,7 @@ ERRORS = [
 ]
 
 
-@requires_torch
+@requires_torch_strings
 @pytest.mark.parametrize("fn", ERRORS)
 def test_error_matches_torch(fn):
     expected = _raise(fn, torch)

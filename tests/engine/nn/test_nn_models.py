@@ -8,7 +8,7 @@ from collections import OrderedDict
 import nnrun.engine as nr
 import numpy as np
 import pytest
-from helpers import DEVICE, requires_torch, to_np, torch
+from helpers import DEVICE, requires_torch, requires_torch_strings, to_np, torch
 from nn_parity import torch_to_nr_state
 
 
@@ -76,7 +76,7 @@ REPR_MODELS = [
 ]
 
 
-@requires_torch
+@requires_torch_strings
 @pytest.mark.parametrize("make", REPR_MODELS)
 def test_repr_matches_torch(make):
     assert repr(make(nr)) == repr(make(torch))
