@@ -304,7 +304,7 @@ def to_numpy(a):
     return np.asarray(a)
 
 
-@np.errstate(over="ignore")  # a float beyond the dtype's range becomes inf silently, as PyTorch
+@np.errstate(over="ignore", invalid="ignore")  # out of range: inf (or wrapped), silently
 def _cast_array(data, np_dtype, copy):
     return np.array(data, dtype=np_dtype, copy=copy)
 

@@ -71,7 +71,23 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
             raise TypeError(f"Could not infer dtype of {type(data).__name__}")
         if dt is None:
             dt = _infer_dtype(data) or _leaf_dtype(data)
+        elif dt.np.kind in "iu" and a.dtype.kind in "iuf" and a.size:
+            _check_integer_range(a, dt)
     return _finish(backend.asarray(a, dt, dev, copy=True), requires_grad)
+
+
+def _check_integer_range(a, dt):
+    """PyTorch's check when Python numbers become an integer tensor: nan, inf or a value beyond
+    the type's range is an error (NumPy would wrap it silently); as in PyTorch, negative ints
+    down to -255 wrap into uint8."""
+    info = np.iinfo(dt.np)
+    if a.dtype.kind == "f":
+        bad = np.isnan(a) | (a < info.min) | (a > info.max)
+    else:
+        low = -int(info.max) if dt.name == "uint8" else info.min
+        bad = (a < low) | (a > info.max)
+    if bad.any():
+        raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
 
 
 def _leaf_dtype(data):

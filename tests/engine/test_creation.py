@@ -1,5 +1,7 @@
 """Creation functions: values, dtypes, keywords, memory sharing, PyTorch parity."""
 
+import warnings
+
 import nnrun.engine as nr
 import numpy as np
 import pytest
@@ -142,3 +144,38 @@ def test_tensor_requires_grad_and_nested():
         nr.tensor("abc")
     with pytest.raises((ValueError, TypeError)):
         nr.tensor([[1, 2], [3]])
+
+
+INTEGER_RANGE_CASES = [
+    ([-1.0], "uint8"),
+    ([255.5], "uint8"),
+    ([-255], "uint8"),
+    ([-256], "uint8"),
+    ([300], "uint8"),
+    ([2**63 - 1], "int64"),
+    ([2.0**63], "int64"),
+    ([-129], "int8"),
+    ([1e10], "int32"),
+    ([[1, 2], [3, 1e20]], "int64"),
+    ([float("inf")], "int32"),
+    ([float("nan")], "int64"),
+    (70000, "int16"),
+    ([1.5, -2.7], "int32"),
+    ([3.0, 1e40], "bool"),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("data,dtype", INTEGER_RANGE_CASES, ids=str)
+def test_python_numbers_out_of_an_integer_range_raise_as_in_torch(data, dtype):
+    """nan, inf or a number beyond an integer type's range is PyTorch's overflow error (NumPy
+    would wrap it silently), silently everywhere else."""
+    results = []
+    for m in (torch, nr):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                results.append(m.tensor(data, dtype=getattr(m, dtype)).tolist())
+            except RuntimeError as e:
+                results.append(str(e))
+    assert results[1] == results[0]

@@ -104,7 +104,18 @@ HOST_NUMPY = {
             "arange/linspace/eye are built on the host (bit-exact with PyTorch's CPU kernels), "
             "then to_device; from_numpy/as_tensor take NumPy arrays"
         ),
-        {"ndarray", "integer", "generic", "arange", "full", "longdouble", "where", "eye", "array"},
+        {
+            "ndarray",
+            "integer",
+            "generic",
+            "arange",
+            "full",
+            "longdouble",
+            "where",
+            "eye",
+            "array",
+            "isnan",
+        },
     ),
     "engine/ops/api.py": ("broadcasting of shape tuples", {"broadcast_shapes"}),
     "engine/ops/elementwise.py": (
