@@ -33,8 +33,14 @@ class _Group(TyperGroup):
             _fail(str(e), code)
         finally:
             train = sys.modules.get("nnrun.cli.train")
-            if train is not None:
+            if train is not None and not _PROCESS_EXITS:
                 train.restore_signal_handlers()
+
+
+# Set by the console script: the process ends with the command, so after a stop on a signal the
+# handlers stay ignoring further signals until exit (restoring them left a window in which a
+# second signal killed the process by that signal, or made click print "Aborted!" and exit 1).
+_PROCESS_EXITS = False
 
 
 def _exit_code(e: BaseException) -> int | None:
@@ -323,6 +329,8 @@ def datasets(json_: JsonOpt = False) -> None:
 
 def main() -> None:
     """The ``nnrun`` console script."""
+    global _PROCESS_EXITS
+    _PROCESS_EXITS = True
     try:
         app()
     except KeyboardInterrupt:  # outside a command (while starting up)

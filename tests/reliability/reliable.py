@@ -11,6 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
+import nnrun.cli.app as app_module
 import nnrun.engine as nr
 import numpy as np
 from nnrun.cli.app import app
@@ -93,6 +94,7 @@ def fork_nnrun(args, *, kill_when=None, quiet: bool = True) -> int:
             kill_when()
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - not pytest's capture objects
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        app_module._PROCESS_EXITS = True  # a console-script process: it ends with the command
         try:
             app([str(a) for a in args], prog_name="nnrun")
             code = 0
