@@ -27,6 +27,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,13 +168,17 @@ def save(
     config_text: str,
     mode: str | None = None,
     keep: int = 1,
+    safe_point: Callable[[], None] | None = None,
 ) -> Path:
     """Write a checkpoint for global ``step`` under ``root``, point ``last`` at it and ``best`` at
     the best checkpoint by ``meta["monitor_value"]`` (``mode``: ``"min"``/``"max"``), then delete
     checkpoints that are neither linked nor among the ``keep`` best. Returns the new directory.
 
     Raises `CheckpointError` if the files cannot be written (nothing partial is left behind).
+    ``safe_point()`` runs between files and may raise to abandon the write (a second signal):
+    the temporary directory is removed and ``last`` still names the previous checkpoint.
     """
+    check = safe_point or (lambda: None)
     name = f"step-{step:08d}"
     final = root / name
     try:
@@ -188,12 +193,17 @@ def save(
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
+            check()
             nr.save(model_state, tmp / MODEL)
+            check()
             nr.save(training_state, tmp / STATE)
+            check()
             meta = {"format": FORMAT, "version": VERSION, "step": step, **meta}
             _write(tmp / META, json.dumps(meta, indent=1) + "\n")
+            check()
             _write(tmp / CONFIG, config_text)
             fsync_dir(tmp)
+            check()
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

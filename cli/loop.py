@@ -65,6 +65,8 @@ class Loop:
         self.state = TrainState()
         self.loader_state = generator.get_state()  # the generator at the start of this epoch
         self.stop_signal: tuple[str, int] | None = None
+        # while a checkpoint is written, a second signal's `Interrupted` waits for a safe point
+        self.writing_checkpoint, self.pending_stop = False, None
         self.val_limit: int | None = None
         self.monitor = self._metric(config.checkpoint.monitor, ("checkpoint", "monitor"))
         self.monitor_mode = config.checkpoint.mode
@@ -300,11 +302,23 @@ class Loop:
             "state": asdict(self.state),
             **self.extra_meta,
         }
-        checkpoint.save(
-            self.run.checkpoints, step=self.state.step, model_state=self.model.state_dict(),
-            training_state=state, meta=meta, config_text=self.config_text,
-            mode=self.monitor_mode, keep=self.config.checkpoint.keep,
-        )  # fmt: skip
+        self.writing_checkpoint = True
+        try:
+            checkpoint.save(
+                self.run.checkpoints, step=self.state.step, model_state=self.model.state_dict(),
+                training_state=state, meta=meta, config_text=self.config_text,
+                mode=self.monitor_mode, keep=self.config.checkpoint.keep,
+                safe_point=self._raise_pending_stop,
+            )  # fmt: skip
+        finally:
+            self.writing_checkpoint = False
+        self._raise_pending_stop()
+
+    def _raise_pending_stop(self) -> None:
+        """Raise the `Interrupted` of a second signal that came during a checkpoint write."""
+        stop, self.pending_stop = self.pending_stop, None
+        if stop is not None:
+            raise stop
 
     def _rng_states(self) -> dict:
         """The CPU generator, the loader's shuffling generator at this epoch's start and, on a

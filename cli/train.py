@@ -378,11 +378,15 @@ def request_stop(loop: Loop, name: str, code: int, reporter: Reporter | None = N
     `Interrupted` at once. Stopping at once never corrupts anything: a checkpoint being written is
     abandoned (its temporary directory removed) and ``last`` still names the previous one."""
     if loop.stop_signal is not None:
-        raise Interrupted(
+        stop = Interrupted(
             f"stopped at once by a second {name}; the last complete checkpoint is "
             f"{loop.run.checkpoints / 'last'}\nresume with: nnrun train --resume {loop.run.path}",
             code,
         )
+        if loop.writing_checkpoint:  # raised at the write's next safe point, not inside a file
+            loop.pending_stop = loop.pending_stop or stop  # operation (an exception there could
+            return  # leave a half-closed file whose descriptor is closed twice)
+        raise stop
     loop.stop_signal = (name, code)
     if reporter is not None and not reporter.quiet:
         sys.stderr.write(

@@ -365,3 +365,46 @@ def test_tampered_meta_exits_2(trained, edit, message):
 def test_foreign_training_state_exits_2(trained, state, message):
     nr.save(state, trained / "checkpoints" / "last" / "state.safetensors")
     assert message in fails(2, "train", "--resume", trained).stderr
+
+
+def _save_step(root, step, safe_point=None):
+    return checkpoint.save(
+        root, step=step, model_state={"w": nr.ones(2)},
+        training_state={"optimizer": {"state": {}, "param_groups": []}},
+        meta={"epoch": 0}, config_text="name: x\n", safe_point=safe_point,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("at_call", [1, 2, 3, 4, 5])
+def test_a_safe_point_that_raises_abandons_the_write(tmp_path, at_call):
+    """A second signal during a checkpoint write is raised at the write's next safe point
+    (between files, never inside one): nothing partial is left and ``last`` is unchanged."""
+    root = tmp_path / "checkpoints"
+    _save_step(root, 1)
+    calls = {"n": 0}
+
+    def second_signal():
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _save_step(root, 2, safe_point=second_signal)
+    assert os.readlink(root / "last") == "step-00000001"
+    assert sorted(p.name for p in root.iterdir()) == ["last", "step-00000001"]
+
+
+def test_a_second_signal_during_a_checkpoint_write_waits_for_a_safe_point():
+    from nnrun.cli.train import Interrupted, request_stop
+
+    class FakeLoop:
+        stop_signal, writing_checkpoint, pending_stop = ("SIGINT", 130), True, None
+        run = type("Run", (), {"checkpoints": Path("ck"), "path": Path("run")})()
+
+    loop = FakeLoop()
+    request_stop(loop, "SIGTERM", 143)  # no exception inside the write
+    assert isinstance(loop.pending_stop, Interrupted)
+    assert "stopped at once by a second SIGTERM" in str(loop.pending_stop)
+    loop.writing_checkpoint = False
+    with pytest.raises(Interrupted):
+        request_stop(loop, "SIGINT", 130)
