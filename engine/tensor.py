@@ -265,7 +265,12 @@ class Tensor(_TensorConversions, _TensorOps):
             self._buf()[key] = value._data if isinstance(value, Tensor) else value
 
     def masked_fill(self, mask, value):
-        return api.where(mask, value.to(self.dtype) if isinstance(value, Tensor) else value, self)
+        if isinstance(value, Tensor):
+            return api.where(mask, value.to(self.dtype), self)
+        from .creation import checked_fill_value  # PyTorch's overflow error for a scalar
+
+        out = api.where(mask, checked_fill_value(value, self.dtype, self.numel()), self)
+        return out if out.dtype is self.dtype else out.to(self.dtype)  # 1.5 into int32: 1
 
     # -------------------------------------------------------------------------------- in-place
     def _check_inplace(self):

@@ -314,8 +314,11 @@ def test_deepcopy_copies_a_leaf_and_refuses_a_non_leaf():
 
 
 def test_unflatten_error_matches_pytorch():
-    with pytest.raises(RuntimeError, match=r"Provided sizes \[2, 3\] don't multiply up to the "
-                                           r"size of dim 1 \(5\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Provided sizes \[2, 3\] don't multiply up to the "
+        r"size of dim 1 \(5\)",
+    ):
         nr.zeros(2, 5).unflatten(1, (2, 3))
 
 
@@ -329,3 +332,34 @@ def test_list_and_array_operands_become_tensors_on_the_operand_device():
     assert (t + np.array([1.0, 2.0], np.float32)).tolist() == [2.0, 4.0]
     t[:] = [3.0, 4.0]
     assert t.tolist() == [3.0, 4.0]
+
+
+MASKED_FILL_CASES = [
+    ("float32", 1e40),
+    ("float32", float("inf")),
+    ("float32", float("nan")),
+    ("float32", 2.5),
+    ("int32", 2**40),
+    ("int32", 1.5),
+    ("int32", float("nan")),
+    ("int32", -1),
+    ("float16", 1e5),
+    ("float16", 3.0),
+    ("uint8", -1),
+    ("uint8", 300),
+    ("bool", 2),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype,value", MASKED_FILL_CASES, ids=str)
+def test_masked_fill_keeps_the_dtype_and_raises_torchs_overflow_error(dtype, value):
+    results = []
+    for m in (torch, nr):
+        mask = m.tensor([True, False, True])
+        try:
+            out = m.zeros(3, dtype=getattr(m, dtype)).masked_fill(mask, value)
+            results.append((str(out.dtype).split(".")[-1], out.tolist()))
+        except RuntimeError as e:
+            results.append(str(e))
+    assert str(results[1]) == str(results[0])  # str: nan == nan
