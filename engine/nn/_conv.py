@@ -99,6 +99,14 @@ def _chunks(x, n, per_sample):
     return list(itertools.pairwise(edges))
 
 
+def _sum_parts(parts, need_w, need_b):
+    """Grad weight and bias from the chunks' ``(partial gw, partial gb)`` (always in chunk
+    order, so the sums are deterministic)."""
+    gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
+    gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
+    return gw, gb
+
+
 def _col2im(gcols, x_shape, padded_hw, kh, kw, oh, ow, stride, dilation, top, left):
     """Adjoint of ``_im2col`` followed by cropping the padding: KH*KW strided slice-adds."""
     xp = backend.xp_of(gcols)
@@ -271,8 +279,7 @@ class Convolution(Function):
         parts = backend.run_split(
             [lambda k=k, a=a, b=b: task(self.cols[k], a, b) for k, (a, b) in enumerate(self.chunks)]
         )
-        gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
-        gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
+        gw, gb = _sum_parts(parts, need_w, need_b)
         if need_w:
             gw = gw.reshape(self.w_shape)
         if need_x:
@@ -321,8 +328,7 @@ class Convolution(Function):
         parts = backend.run_split(
             [lambda a=a, b=b: task(a, b) for a, b in (self.chunks or [(0, n)])]
         )
-        gw = sum(pw for pw, _ in parts[1:]) + parts[0][0] if need_w else None
-        gb = sum(pb for _, pb in parts[1:]) + parts[0][1] if need_b else None
+        gw, gb = _sum_parts(parts, need_w, need_b)
         if need_w:
             gw = gw.reshape(self.w_shape)
         if need_x:
